@@ -1,0 +1,1 @@
+"""Baseline detectors shipped with vadbench (each registered through an entry point)."""

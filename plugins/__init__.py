@@ -1,0 +1,1 @@
+"""Flagship detectors shipped with vadbench as plugins (registered through entry points)."""

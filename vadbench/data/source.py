@@ -1,0 +1,88 @@
+"""The dataset-adapter contract: how a dataset's own files become videos for the cache builder.
+
+An adapter knows one dataset's layouts. It lists the videos of a split as :class:`SourceVideo`
+objects that stream their frames (and, for test videos, carry their labels and stream their
+pixel masks) on demand, so the cache builder holds one video at a time, never a dataset.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterator
+
+import numpy as np
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class SourceVideo:
+    """One video of a dataset as found on disk.
+
+    ``frames()`` yields uint8 frames in temporal order, ``H×W×3`` RGB or ``H×W`` grayscale.
+    ``labels`` are the frame labels (1 = anomalous) of a test video, None for training videos.
+    ``masks()``, when the dataset has pixel ground truth for this video, yields one ``H×W``
+    boolean mask per frame. ``origin`` (a path) is what error messages name.
+    """
+
+    name: str
+    frames: Callable[[], Iterator[np.ndarray]]
+    origin: str
+    n_frames: int | None = None
+    labels: np.ndarray | None = None
+    masks: Callable[[], Iterator[np.ndarray]] | None = None
+
+
+@dataclass
+class SplitListing:
+    """The videos of one split, plus the ones a ``--partial`` copy lacks."""
+
+    videos: list[SourceVideo]
+    missing: list[str] = field(default_factory=list)
+
+
+class DatasetAdapter(abc.ABC):
+    """Base class of dataset adapters (registered in the ``vadbench.datasets`` group).
+
+    ``options`` are adapter-specific choices (label version, scene subset, ``partial``...);
+    they are part of the cache's identity and of every result's protocol record.
+    """
+
+    needs_root: ClassVar[bool] = True
+
+    def __init__(self, root: Path | None = None, **options: Any) -> None:
+        self.root = Path(root) if root is not None else None
+        self.options = options
+
+    @abc.abstractmethod
+    def listing(self, split: str) -> SplitListing:
+        """The videos of ``split`` (``train`` or ``test``), sorted."""
+
+    def fingerprint(self) -> str:
+        """Identity of the source data; the cache is rebuilt when it changes.
+
+        The default hashes the adapter's options and, for a root on disk, the names, sizes and
+        modification times of its files: cheap (no file is read) and sensitive to any change.
+        """
+        digest = hashlib.sha256(json.dumps(
+            {"adapter": type(self).__name__, "options": self.options}, sort_keys=True, default=str
+        ).encode())
+        if self.root is not None:
+            for path in sorted(self.root.rglob("*")):
+                if path.is_file():
+                    stat = path.stat()
+                    digest.update(f"{path.relative_to(self.root)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
+
+    def protocol_fields(self) -> dict[str, Any]:
+        """Protocol record entries that come from the data, e.g. ``gt_source``."""
+        return {}
+
+    @classmethod
+    def describe(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""

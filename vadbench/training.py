@@ -1,0 +1,177 @@
+"""The harness side of training: epochs with checkpoints and resume, seeded loaders, progress.
+
+A detector's ``fit`` stays a plain loop::
+
+    loader = trainer.loader(data.clips(ClipSpec(5)), batch_size=4)
+    for epoch in trainer.epochs(self, n_epochs, optimizer=opt, scheduler=sched):
+        for batch in trainer.track(loader, f"epoch {epoch + 1}"):
+            loss = ...
+            trainer.log(loss=loss)
+
+``epochs`` restores the last checkpoint when resuming and saves one after every epoch (the
+detector's ``state_dict`` plus the optimiser, scheduler and RNG states); ``track`` draws the
+progress bar (loss, it/s, ETA); ``log`` takes tensors and syncs them with the host only when
+the bar is redrawn, so logging costs no per-step device synchronisation.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from vadbench.errors import RunError
+from vadbench.store import atomic_torch_save
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from vadbench.detector import Detector
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader worker init: derive NumPy/random seeds from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class Trainer:
+    """Training services the runner hands to ``Detector.fit``."""
+
+    def __init__(self, *, device: str = "cpu", seed: int = 0, epochs: int | None = None,
+                 checkpoint: Path | None = None, resume: bool = False, workers: int = 0,
+                 progress: Progress | None = None) -> None:
+        self.device = device
+        self.seed = seed
+        self.epochs_override = epochs
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.resume = resume
+        self.workers = workers
+        self.progress = progress
+        self.history: list[dict[str, float]] = []  # one row per finished epoch: epoch, losses, seconds
+        self._generators: list[torch.Generator] = []
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._task: Any = None
+
+    # -- data ---------------------------------------------------------------------------------
+    def loader(self, dataset: torch.utils.data.Dataset, batch_size: int, *, shuffle: bool = True,
+               drop_last: bool = False) -> torch.utils.data.DataLoader:
+        """A DataLoader whose shuffling is reseeded from (seed, epoch) at every epoch."""
+        generator = torch.Generator()
+        generator.manual_seed(self.seed)
+        self._generators.append(generator)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+            num_workers=self.workers, worker_init_fn=_seed_worker, generator=generator,
+            persistent_workers=self.workers > 0, pin_memory=self.device.startswith("cuda"),
+        )
+
+    # -- epochs, checkpoints, resume ------------------------------------------------------------
+    def n_epochs(self, default: int) -> int:
+        """The epoch count: ``--epochs`` if given, else the detector's ``default``."""
+        return self.epochs_override if self.epochs_override is not None else default
+
+    def epochs(self, detector: Detector, n_epochs: int, **stateful: Any) -> Iterator[int]:
+        """Yield epoch numbers, resuming after the last checkpoint and saving after each epoch.
+
+        ``stateful`` objects (optimiser, scheduler, ...) must have ``state_dict`` and
+        ``load_state_dict``; they are saved and restored with the detector.
+        """
+        start = 0
+        if self.resume and self.checkpoint is not None and self.checkpoint.exists():
+            state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+            detector.load_state_dict(state["detector"])
+            for key, obj in stateful.items():
+                if key not in state["train"]:
+                    raise RunError(f"checkpoint {self.checkpoint} has no {key!r} state to resume from")
+                obj.load_state_dict(state["train"][key])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.history = [dict(row) for row in state.get("history", [])]
+            start = int(state["epoch"]) + 1
+        for epoch in range(start, n_epochs):
+            for generator in self._generators:
+                generator.manual_seed(self.seed * 100_003 + epoch)
+            self._sums, self._count = {}, 0
+            began = time.perf_counter()
+            yield epoch
+            row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - began, 3)}
+            row.update({k: float(v) / max(self._count, 1) for k, v in self._sums.items()})
+            self.history.append(row)
+            if self.checkpoint is not None:
+                atomic_torch_save({
+                    "detector": detector.state_dict(),
+                    "train": {k: obj.state_dict() for k, obj in stateful.items()},
+                    "rng": {"torch": torch.get_rng_state()},
+                    "epoch": epoch, "history": self.history,
+                }, self.checkpoint)
+
+    # -- progress -----------------------------------------------------------------------------
+    def track(self, iterable: Iterable[Any], description: str, total: int | None = None) -> Iterator[Any]:
+        """Iterate with a progress bar showing the running mean of logged values."""
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)  # type: ignore[arg-type]
+        if self.progress is None:
+            yield from iterable
+            return
+        self._task = self.progress.add_task(description, total=total, losses="")
+        last = 0.0
+        try:
+            for item in iterable:
+                yield item
+                now = time.monotonic()
+                if now - last > 0.5:
+                    last = now
+                    self.progress.update(self._task, advance=0, losses=self.summary())
+                self.progress.advance(self._task)
+            self.progress.update(self._task, losses=self.summary())
+        finally:
+            self.progress.remove_task(self._task)
+            self._task = None
+
+    def log(self, **values: torch.Tensor | float) -> None:
+        """Accumulate per-step values (tensors stay on their device)."""
+        for key, value in values.items():
+            value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            self._sums[key] = self._sums[key] + value if key in self._sums else value.clone()
+        self._count += 1
+
+    def summary(self) -> str:
+        if not self._count:
+            return ""
+        return " ".join(f"{k}={float(v) / self._count:.4g}" for k, v in self._sums.items())
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Versions and hardware, recorded with every run."""
+    import platform
+
+    import cv2
+    import h5py
+    import sklearn
+
+    from vadbench import __version__
+
+    env: dict[str, Any] = {
+        "vadbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "numpy": np.__version__, "sklearn": sklearn.__version__, "h5py": h5py.__version__,
+        "opencv": cv2.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "device": device,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+        env["cuda"] = torch.version.cuda
+    return env
