@@ -120,12 +120,15 @@ class Detector(abc.ABC):
       every frame, so its parity protocol drops none); applied unless the user overrides them.
     * ``stateful_test``: True when scoring changes the detector (MNAD updates its memory while
       testing); the harness then scores videos in sorted order, batch 1, and records it.
+    * ``ablations``: named rows of an ablation grid (e.g. MNAD's Table 2), each a dict of config
+      overrides, optionally with ``"detector": "<other name>"``; ``vadbench ablate`` runs them all.
     """
 
     Config: ClassVar[type] = NoConfig
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     protocol_defaults: ClassVar[dict[str, Any]] = {}
     stateful_test: ClassVar[bool] = False
+    ablations: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
