@@ -121,7 +121,11 @@ class Detector(abc.ABC):
     * ``stateful_test``: True when scoring changes the detector (MNAD updates its memory while
       testing); the harness then scores videos in sorted order, batch 1, and records it.
     * ``ablations``: named rows of an ablation grid (e.g. MNAD's Table 2), each a dict of config
-      overrides, optionally with ``"detector": "<other name>"``; ``vadbench ablate`` runs them all.
+      overrides; two keys are reserved: ``"detector"`` (run another registered detector for this
+      row) and ``"reported"`` (the paper's number per dataset, e.g. ``{"ped2": 97.0}``, AUC in %).
+      ``vadbench ablate`` runs every row; ``vadbench table --layout ablation`` lays them out.
+    * ``reported``: published numbers per dataset, ``{"ped2": {"auc_micro": 97.0}}`` (in %), with
+      ``reported_source`` naming where they come from; tables print them beside our runs.
     """
 
     Config: ClassVar[type] = NoConfig
@@ -129,6 +133,8 @@ class Detector(abc.ABC):
     protocol_defaults: ClassVar[dict[str, Any]] = {}
     stateful_test: ClassVar[bool] = False
     ablations: ClassVar[dict[str, dict[str, Any]]] = {}
+    reported: ClassVar[dict[str, dict[str, float]]] = {}
+    reported_source: ClassVar[str] = ""
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
