@@ -70,13 +70,13 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def _add(self, name: str, obj: Any, source: str) -> None:
+    def _add(self, name: str, obj: Any, source: str, entry_point: bool = False) -> None:
         entry = self._entries.get(name)
         if entry is None:
             self._entries[name] = Entry(name, [source], obj)
-        elif entry.obj is obj:  # the entry point and the decorator found the same object
-            if source not in entry.sources and not source.startswith(obj.__module__):
-                entry.sources.insert(0, source)
+        elif entry.obj is obj:  # the entry point and the decorator found the same object:
+            if entry_point:  # the distribution says more than the module path
+                entry.sources = [source]
         elif entry.obj is None:  # a broken entry point now provided by someone else
             entry.sources.append(source)
             entry.error = f"{entry.error}; also registered by {source}"
@@ -100,7 +100,7 @@ class Registry(Generic[T]):
                 if entry.obj is None:
                     entry.error = f"broken: {type(exc).__name__}: {exc}"
                 continue
-            self._add(ep.name, obj, source)
+            self._add(ep.name, obj, source, entry_point=True)
 
     def load_spec(self, spec: str) -> T:
         """Resolve ``module:attr`` (the escape hatch for unpublished code)."""
