@@ -94,12 +94,18 @@ def read_mask(path: Path, video: str, position: int) -> np.ndarray:
     return image > 0
 
 
-def decode_mask(data: bytes, name: str, video: str, position: int) -> np.ndarray:
-    """A mask image held in memory (e.g. a member of an archive) as a boolean array."""
+def decode_mask(data: bytes, origin: str) -> np.ndarray:
+    """A mask image held in memory (e.g. an archive member named ``origin``) as a boolean array."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise DatasetError(f"cannot decode mask {position} of video {video!r}: {name} is corrupt")
+        raise DatasetError(f"cannot decode mask {origin}: the image is corrupt")
     return image > 0
+
+
+def read_masks(folder: Path, video: str) -> Iterator[np.ndarray]:
+    """The mask images of ``folder`` in frame order (matched to frames by rank, not by name)."""
+    for position, path in enumerate(image_files(folder)):
+        yield read_mask(path, video, position)
 
 
 @dataclass(frozen=True)

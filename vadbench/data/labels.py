@@ -1,0 +1,179 @@
+"""Parsers of the frame- and pixel-level ground-truth files the datasets ship.
+
+Formats (facts from the datasets' distributions, see ``docs/datasets.md``):
+
+* UCSD ``UCSDpedN.m``: a MATLAB script, one line per test clip in clip order,
+  ``TestVideoFile{end+1}.gt_frame = [a:b];`` or ``[a:b, c:d]``; 1-based inclusive ranges.
+  Parsed with a regular expression, never executed.
+* ano_pred ``<name>.mat``: variable ``gt``, a 1×V cell, entry v a 2×K array of [start; end]
+  rows (1-based inclusive); a single event may load as a 1-D array of two values.
+* concatenated ``frame_labels_<name>.npy`` (MNAD): the test videos' labels back to back in
+  sorted video order, shape (1, N) or (N,).
+* per-video ``.npy`` (ShanghaiTech ``test_frame_mask``, a user's own files): one 0/1 per frame.
+* Avenue ``N_label.mat``: variable ``volLabel``, a 1×T cell of per-frame masks.
+* a CSV of anomalous intervals for the ``folder`` adapter: header ``video,start,end``, one row
+  per event, frame positions counted from 0 (the first frame in sorted order), both inclusive.
+
+An interval is kept in its file's numbering together with that numbering's first value, so that
+error messages quote the numbers a user can find in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import scipy.io
+
+from vadbench.errors import DatasetError
+
+Interval = tuple[int, int]  # (start, end), inclusive, in the source file's numbering
+
+_M_ENTRY = re.compile(r"gt_frame\s*=\s*\[([^\]]*)\]")
+_M_RANGE = re.compile(r"(\d+)\s*:\s*(\d+)|(\d+)")
+
+
+def parse_ucsd_m(path: Path) -> list[list[Interval]]:
+    """The intervals of every test clip listed in a UCSD ``.m`` ground-truth file (1-based)."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        raise DatasetError(f"cannot read ground-truth file {path}: {exc.strerror}") from None
+    entries = []
+    for body in _M_ENTRY.findall(text):
+        intervals = []
+        for a, b, single in _M_RANGE.findall(body):
+            intervals.append((int(a), int(b)) if a else (int(single), int(single)))
+        entries.append(intervals)
+    if not entries:
+        raise DatasetError(f"{path} holds no `gt_frame = [a:b];` entries; is it a UCSD ground-truth file?")
+    return entries
+
+
+def load_anopred_mat(path: Path) -> list[list[Interval]]:
+    """The intervals of every test video in an ano_pred ``<name>.mat`` file (1-based)."""
+    gt = _loadmat(path, "gt")
+    cells = gt.reshape(-1) if gt.dtype == object else [gt]
+    entries = []
+    for i, cell in enumerate(cells):
+        arr = np.asarray(cell, dtype=np.int64)
+        if arr.size == 0:
+            entries.append([])
+            continue
+        if arr.ndim == 1 and arr.size == 2:
+            arr = arr.reshape(2, 1)
+        if arr.ndim != 2 or arr.shape[0] != 2:
+            raise DatasetError(f"{path}: entry {i + 1} of `gt` has shape {arr.shape}, expected 2×K [start; end] rows")
+        entries.append([(int(a), int(b)) for a, b in arr.T])
+    return entries
+
+
+def intervals_to_labels(intervals: Sequence[Interval], n_frames: int, video: str, source: str,
+                        first: int = 1) -> np.ndarray:
+    """Per-frame 0/1 labels of a video of ``n_frames`` from inclusive intervals numbered from ``first``."""
+    labels = np.zeros(n_frames, dtype=np.uint8)
+    for a, b in intervals:
+        lo, hi = a - first, b - first
+        if lo < 0 or hi < lo or hi >= n_frames:
+            raise DatasetError(
+                f"{source}: interval {a}-{b} of video {video!r} does not fit its {n_frames} frames "
+                f"(numbered from {first}, both ends inclusive)"
+            )
+        labels[lo:hi + 1] = 1
+    return labels
+
+
+def load_npy_labels(path: Path) -> np.ndarray:
+    """A 0/1 label vector from ``.npy``: shape (N,) or (1, N) (MNAD's files use both)."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read label file {path}: {exc}") from None
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise DatasetError(f"label file {path} has shape {arr.shape}; expected (N,) or (1, N)")
+    values = np.unique(arr)
+    if not np.isin(values, (0, 1)).all():
+        raise DatasetError(f"label file {path} holds values {values[:5].tolist()}..., expected 0 and 1")
+    return arr.astype(np.uint8)
+
+
+def split_concatenated(labels: np.ndarray, counts: Sequence[tuple[str, int]], source: str) -> dict[str, np.ndarray]:
+    """Cut a concatenation of per-video labels by ``(video, frames)`` in concatenation order."""
+    total = sum(n for _, n in counts)
+    if len(labels) != total:
+        raise DatasetError(
+            f"{source} holds {len(labels)} labels but the {len(counts)} test videos have {total} frames"
+        )
+    bounds = np.cumsum([0] + [n for _, n in counts])
+    return {name: labels[bounds[i]:bounds[i + 1]] for i, (name, _) in enumerate(counts)}
+
+
+def check_length(labels: np.ndarray, n_frames: int, video: str, source: str) -> np.ndarray:
+    """``labels`` if it has one entry per frame, else an error naming both numbers and the video."""
+    if len(labels) != n_frames:
+        raise DatasetError(f"{source} has {len(labels)} labels for video {video!r}, which has {n_frames} frames")
+    return labels
+
+
+def avenue_masks(path: Path) -> Iterator[np.ndarray]:
+    """The per-frame boolean masks of an Avenue ``N_label.mat`` (``volLabel``), in frame order."""
+    vol = _loadmat(path, "volLabel")
+    for cell in (vol.reshape(-1) if vol.dtype == object else [vol]):
+        yield np.asarray(cell) != 0
+
+
+def avenue_mask_labels(path: Path) -> np.ndarray:
+    """Frame labels derived from an Avenue mask file: anomalous iff the mask is non-empty."""
+    return np.array([m.any() for m in avenue_masks(path)], dtype=np.uint8)
+
+
+def npy_masks(path: Path) -> Iterator[np.ndarray]:
+    """Per-frame boolean masks from a ``T×H×W`` ``.npy`` (memory-mapped: one frame at a time)."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read mask file {path}: {exc}") from None
+    if arr.ndim != 3:
+        raise DatasetError(f"mask file {path} has shape {arr.shape}; expected T×H×W")
+    for frame in arr:
+        yield np.asarray(frame) != 0
+
+
+def load_interval_csv(path: Path) -> dict[str, list[Interval]]:
+    """Anomalous intervals per video from a CSV with header ``video,start,end`` (0-based, inclusive).
+
+    Blank lines and lines starting with ``#`` are skipped; extra columns (a note) are ignored.
+    """
+    out: dict[str, list[Interval]] = {}
+    try:
+        with open(path, newline="") as handle:
+            rows = csv.DictReader(line for line in handle if line.strip() and not line.lstrip().startswith("#"))
+            header = [h.strip() for h in rows.fieldnames or []]
+            if not {"video", "start", "end"} <= set(header):
+                raise DatasetError(f"{path}: the header must name the columns video,start,end (found: {','.join(header)})")
+            for entry, row in enumerate(rows, start=1):
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                try:
+                    interval = (int(row["start"]), int(row["end"]))
+                except ValueError:
+                    raise DatasetError(f"{path}, data row {entry}: start and end must be whole frame positions, "
+                                       f"got {row['start']!r} and {row['end']!r}") from None
+                out.setdefault(row["video"], []).append(interval)
+    except OSError as exc:
+        raise DatasetError(f"cannot read label file {path}: {exc.strerror}") from None
+    return out
+
+
+def _loadmat(path: Path, variable: str) -> np.ndarray:
+    try:
+        data = scipy.io.loadmat(str(path), variable_names=[variable])
+    except (OSError, ValueError, NotImplementedError) as exc:
+        raise DatasetError(f"cannot read MATLAB file {path}: {exc}") from None
+    if variable not in data:
+        raise DatasetError(f"MATLAB file {path} has no variable {variable!r}")
+    return data[variable]

@@ -1,0 +1,125 @@
+"""ShanghaiTech Campus, from the original distribution or MNAD's layout with extracted frames.
+
+Layouts (``docs/datasets.md`` §3, §4):
+
+* original: ``training/videos/NN_NNN.avi`` (decoded straight into the cache: every frame at
+  the native rate, numbered from 0, no JPEG round trip), ``testing/frames/NN_NNNN/NNN.jpg``,
+  ``testing/test_frame_mask/NN_NNNN.npy`` (frame labels) and ``testing/test_pixel_mask/*.npy``;
+* re-packaged: training frames already extracted to ``training/frames/NN_NNN/``, labels from the
+  per-video ``test_frame_mask`` files or MNAD's 1-D ``frame_labels_shanghai.npy``.
+
+Papers report all 13 scenes (107 test videos); the option ``scenes`` (e.g. ``"01,04"``) selects
+a subset, which is recorded in the protocol and makes the official totals inapplicable. The
+dataset publishes no list of training-video names, so a missing training video is counted, not
+named; test videos are named by their label files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vadbench import register_dataset
+from vadbench.data.frames import FrameSource, is_video_file
+from vadbench.data.labels import npy_masks
+from vadbench.data.layout import (Facts, FileAdapter, LabelSource, Scan, SplitFacts, concatenated_labels,
+                                  first_existing, per_video_labels)
+from vadbench.errors import ConfigError, DatasetError
+
+N_SCENES = 13
+
+
+def parse_scenes(value: Any) -> tuple[str, ...] | None:
+    """``"01,4"`` or ``[1, 4]`` -> ``("01", "04")``; None or ``"all"`` -> None (every scene)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    scenes = set()
+    for item in items:
+        text = str(item).strip()
+        if not text.isdigit() or not 1 <= int(text) <= N_SCENES:
+            raise ConfigError(f"shanghaitech: scene {text!r} is not one of 01 to {N_SCENES}")
+        scenes.add(f"{int(text):02d}")
+    return tuple(sorted(scenes))
+
+
+@register_dataset("shanghaitech")
+class ShanghaiTech(FileAdapter):
+    """ShanghaiTech Campus: 330 training videos / 107 test videos (274,515 / 40,791 frames), 856×480."""
+
+    name = "shanghaitech"
+    option_names = ("scenes",)
+    layouts = ("training/videos/NN_NNN.avi or training/frames/NN_NNN/, with testing/frames/NN_NNNN/ "
+               "(the original or MNAD's layout)")
+    facts = Facts(
+        train=SplitFacts(330, 274515),
+        test=SplitFacts(107, 40791),
+        anomalous={"frame_mask": 17326},
+        resolution=(480, 856),
+        fully_anomalous={"frame_mask": ("04_0011",)},
+    )
+
+    def __init__(self, root: Path | None = None, **options: Any) -> None:
+        super().__init__(root, **options)
+        self.scenes = parse_scenes(options.get("scenes"))
+        self._label_names: tuple[str, ...] | None = None  # test videos named by label files
+        if "scenes" in self.options:  # one spelling per selection, so one cache per selection
+            self.options["scenes"] = ",".join(self.scenes) if self.scenes else None
+            if self.scenes is None:
+                del self.options["scenes"]
+
+    def official_selection(self) -> bool:
+        return self.scenes is None
+
+    def _selected(self, name: str) -> bool:
+        return self.scenes is None or name[:2] in self.scenes
+
+    def protocol_fields(self) -> dict[str, Any]:
+        return {**super().protocol_fields(), "scenes": ",".join(self.scenes) if self.scenes else "all"}
+
+    def find(self) -> Scan:
+        root = self.root
+        videos_dir, frames_dir = root / "training" / "videos", root / "training" / "frames"
+        if videos_dir.is_dir():
+            layout = "original"
+            train = {p.stem: FrameSource(p, p.stem) for p in sorted(videos_dir.iterdir()) if is_video_file(p)}
+        elif frames_dir.is_dir():
+            layout = "re-packaged (extracted training frames)"
+            train = {p.name: FrameSource(p, p.name) for p in sorted(frames_dir.iterdir()) if p.is_dir()}
+        elif (root / "testing" / "frames").is_dir():
+            layout, train = "test frames only", {}
+        else:
+            raise self.unrecognised()
+        test_dir = root / "testing" / "frames"
+        all_test = {p.name: FrameSource(p, p.name) for p in sorted(test_dir.iterdir()) if p.is_dir()} if test_dir.is_dir() else {}
+        videos = {"train": {n: s for n, s in train.items() if self._selected(n)},
+                  "test": {n: s for n, s in all_test.items() if self._selected(n)}}
+        label_dir, pixel_dir = root / "testing" / "test_frame_mask", root / "testing" / "test_pixel_mask"
+        if label_dir.is_dir():
+            files = {p.stem: p for p in sorted(label_dir.glob("*.npy")) if self._selected(p.stem)}
+            self._label_names = tuple(files)
+            labels = per_video_labels(files, "testing/test_frame_mask/*.npy", "frame_mask")
+        else:
+            npy = first_existing(root / "frame_labels_shanghai.npy", root / "testing" / "frame_labels_shanghai.npy")
+            if npy is None:
+                raise DatasetError(f"shanghaitech: no frame labels found; looked for testing/test_frame_mask/*.npy and "
+                                   f"frame_labels_shanghai.npy under {root}")
+            # MNAD's file concatenates every test video: cut it by the counts of all videos found.
+            order = SplitFacts.listed(list(all_test), [s.count() for s in all_test.values()])
+            labels = concatenated_labels(npy, order, "frame_mask")
+        masks = {}
+        for name in videos["test"]:
+            path = pixel_dir / f"{name}.npy"
+            if path.is_file():
+                masks[name] = lambda path=path: npy_masks(path)
+        return Scan(layout, videos, labels, masks, "testing/test_pixel_mask/*.npy" if masks else "none",
+                    sorted(pixel_dir.glob("*.npy")) if masks else [])
+
+    def expected(self, split: str) -> SplitFacts | None:
+        official = self.scenes is None
+        if split == "train":
+            return self.facts.train if official else None
+        self.scan()
+        names = self._label_names
+        return SplitFacts(self.facts.test.n_videos if official else (len(names) if names is not None else None),
+                          self.facts.test.n_frames if official else None, names)
