@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from vadbench import register_dataset
 from vadbench.data.frames import FrameSource, is_video_file
@@ -93,26 +92,31 @@ class Avenue(FileAdapter):
             if match and f"{int(match.group(1)):02d}" in videos["test"]:
                 mask_files[f"{int(match.group(1)):02d}"] = path
         masks = {name: (lambda path=path: avenue_masks(path)) for name, path in mask_files.items()}
-        labels = self._labels(places, mask_files, mask_dir)
+        labels, alternatives = self._labels(places, mask_files, mask_dir)
         return Scan(layout, videos, labels, masks, f"{mask_dir.name}/N_label.mat" if mask_files else "none",
-                    sorted(mask_files.values()))
+                    sorted(mask_files.values()), alternatives)
 
-    def _labels(self, places: list[Path], mask_files: dict[str, Path], mask_dir: Path | None) -> LabelSource:
+    def _labels(self, places: list[Path], mask_files: dict[str, Path],
+                mask_dir: Path | None) -> tuple[LabelSource, list[LabelSource]]:
+        """The label version chosen (option ``labels``, default interval when present) and the others."""
         mat = first_existing(*(d / "avenue.mat" for d in places))
         npy = first_existing(*(d / "frame_labels_avenue.npy" for d in places))
-        version = self.options.get("labels") or ("interval" if mat or npy else "mask")
-        if version == "interval":
-            if mat is not None:
-                return interval_labels(load_anopred_mat(mat), self.facts.test.names, mat, "interval")
-            if npy is not None:
-                return concatenated_labels(npy, self.facts.test, "interval")
-            raise DatasetError(f"avenue: interval labels need avenue.mat or frame_labels_avenue.npy in "
-                               f"{' or '.join(map(str, places))}")
-        if not mask_files:
+        sources = []
+        if mat is not None:
+            sources.append(interval_labels(mat, load_anopred_mat, self.facts.test.names, "interval"))
+        if npy is not None:
+            sources.append(concatenated_labels(npy, self.facts.test, "interval"))
+        if mask_files:
+            sources.append(LabelSource(f"the masks in {mask_dir}", "mask",
+                                       lambda counts: {name: avenue_mask_labels(mask_files[name])
+                                                       for name in counts if name in mask_files},
+                                       sorted(mask_files.values())))
+        if not sources:
             raise DatasetError(f"avenue: no frame labels found; looked for avenue.mat, frame_labels_avenue.npy and "
                                f"ground_truth_demo/testing_label_mask/N_label.mat in {' and '.join(map(str, places))}")
-
-        def read(counts: dict[str, int]) -> dict[str, np.ndarray]:
-            return {name: avenue_mask_labels(mask_files[name]) for name in counts if name in mask_files}
-
-        return LabelSource(f"the masks in {mask_dir}", "mask", read, sorted(mask_files.values()))
+        version = self.options.get("labels") or sources[0].gt_source
+        chosen = next((s for s in sources if s.gt_source == version), None)
+        if chosen is None:
+            wanted = "avenue.mat or frame_labels_avenue.npy" if version == "interval" else "testing_label_mask/N_label.mat"
+            raise DatasetError(f"avenue: labels={version} needs {wanted} in {' or '.join(map(str, places))}")
+        return chosen, [s for s in sources if s is not chosen]

@@ -91,6 +91,11 @@ class Scan:
     masks: dict[str, MaskSource] = field(default_factory=dict)
     mask_description: str = "none"
     files: list[Path] = field(default_factory=list)  # ground-truth files besides the label files
+    alternatives: list[LabelSource] = field(default_factory=list)  # other label files found (verify compares)
+
+    def ground_truth_files(self) -> list[Path]:
+        sources = ([self.labels] if self.labels else []) + self.alternatives
+        return list(dict.fromkeys([p for s in sources for p in s.files] + self.files))
 
 
 @dataclass
@@ -164,7 +169,7 @@ class FileAdapter(DatasetAdapter):
                 gaps = numbering_gaps(files) if self.facts else []
                 if gaps:
                     problems.append(f"{split} video {name!r} has gaps in its frame numbering "
-                                    f"(missing number(s) {_few(gaps)}) in {source.path}")
+                                    f"(missing number(s) {few(gaps)}) in {source.path}")
             else:
                 counts[name] = source.count()
         expected = self.expected(split)
@@ -198,7 +203,7 @@ class FileAdapter(DatasetAdapter):
         out = labels.read(state.counts)
         absent = [n for n in state.counts if n not in out]
         if absent:
-            raise DatasetError(f"{self.name}: {labels.description} has no labels for test video(s) {_few(absent)}")
+            raise DatasetError(f"{self.name}: {labels.description} has no labels for test video(s) {few(absent)}")
         for name, n in state.counts.items():
             check_length(out[name], n, name, labels.description)
         known = self.facts.anomalous.get(labels.gt_source) if self.facts else None
@@ -212,7 +217,7 @@ class FileAdapter(DatasetAdapter):
     def listing(self, split: str) -> SplitListing:
         state = self.inspect(split)
         if state.unexpected:
-            raise DatasetError(f"{self.name}: unexpected {split} video(s) {_few(state.unexpected)} under {self.root}; "
+            raise DatasetError(f"{self.name}: unexpected {split} video(s) {few(state.unexpected)} under {self.root}; "
                                f"the official copy has {self.expected(split).n_videos}")
         if state.problems:
             more = f" (and {len(state.problems) - 1} more problems)" if len(state.problems) > 1 else ""
@@ -228,17 +233,19 @@ class FileAdapter(DatasetAdapter):
 
 
 # -- label sources shared by several datasets ------------------------------------------------------
-def interval_labels(entries: list[list[Interval]], official: Sequence[str], path: Path, gt_source: str,
-                    first: int = 1) -> LabelSource:
+def interval_labels(path: Path, parse: Callable[[Path], list[list[Interval]]], official: Sequence[str],
+                    gt_source: str, first: int = 1) -> LabelSource:
     """Labels from per-video interval lists in official video order (``.m`` and ano_pred ``.mat``).
 
-    Entry ``i`` belongs to the ``i``-th official test video, whichever videos are present.
+    ``parse(path)`` reads the file when labels are needed. Entry ``i`` belongs to the ``i``-th
+    official test video, whichever videos are present.
     """
-    if len(entries) != len(official):
-        raise DatasetError(f"{path} has {len(entries)} entries but the dataset has {len(official)} test videos")
     index = {name: i for i, name in enumerate(official)}
 
     def read(counts: dict[str, int]) -> dict[str, np.ndarray]:
+        entries = parse(path)
+        if len(entries) != len(official):
+            raise DatasetError(f"{path} has {len(entries)} entries but the dataset has {len(official)} test videos")
         return {name: intervals_to_labels(entries[index[name]], n, name, str(path), first)
                 for name, n in counts.items() if name in index}
 
@@ -274,6 +281,6 @@ def first_existing(*candidates: Path) -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
-def _few(items: Sequence[Any], n: int = 5) -> str:
+def few(items: Sequence[Any], n: int = 5) -> str:
     shown = ", ".join(map(str, items[:n]))
     return shown + (f" ... ({len(items)} in all)" if len(items) > n else "")

@@ -123,22 +123,28 @@ class _UCSD(FileAdapter):
         else:
             raise self.unrecognised()
         masks, mask_description, archive = self._masks(places + [root / f"UCSDped{n}_pixel_gt"], videos["test"])
-        return Scan(layout, videos, self._labels(places), masks, mask_description, [archive] if archive else [])
+        labels, alternatives = self._labels(places)
+        return Scan(layout, videos, labels, masks, mask_description, [archive] if archive else [], alternatives)
 
-    def _labels(self, places: list[Path]) -> LabelSource:
+    def _labels(self, places: list[Path]) -> tuple[LabelSource, list[LabelSource]]:
+        """The label source to use (``.m``, then ``.mat``, then ``.npy``) and the other ones found."""
         n, names = self.ped, self.facts.test.names
         m = first_existing(*(d / f"UCSDped{n}.m" for d in places))
         mat = first_existing(*(d / f"ped{n}.mat" for d in places))
         npy = first_existing(*(d / f"frame_labels_ped{n}.npy" for d in places))
+        sources = []
         if m is not None:
-            return interval_labels(parse_ucsd_m(m), names, m, "ucsd_m")
+            sources.append(interval_labels(m, parse_ucsd_m, names, "ucsd_m"))
         if mat is not None:
-            return interval_labels(load_anopred_mat(mat), names, mat, self.mat_source)
-        if npy is not None and n == 1:
+            sources.append(interval_labels(mat, load_anopred_mat, names, self.mat_source))
+        if npy is not None:
+            sources.append(concatenated_labels(npy, self.facts.test, "ucsd_m" if n == 2 else "community_npy"))
+        usable = [s for s in sources if s.gt_source != "community_npy"]
+        if usable:
+            return usable[0], [s for s in sources if s is not usable[0]]
+        if npy is not None:
             raise DatasetError(f"{npy} is the community Ped1 label file whose anomalous segments start two frames "
                                f"late; vadbench reads Ped1 labels from UCSDped1.m or ped1.mat: put one of them in {self.root}")
-        if npy is not None:
-            return concatenated_labels(npy, self.facts.test, "ucsd_m")
         raise DatasetError(f"{self.name}: no frame labels found; looked for UCSDped{n}.m, ped{n}.mat and "
                            f"frame_labels_ped{n}.npy in {', '.join(map(str, dict.fromkeys(places)))}")
 

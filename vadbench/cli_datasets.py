@@ -1,0 +1,186 @@
+"""``vadbench datasets``: prepare, describe and verify datasets.
+
+``prepare`` builds the HDF5 cache of a dataset at one size and colour (once; later calls reuse
+it), ``info`` describes the caches built, ``verify`` checks a copy against the dataset's known
+structure. A root can come from ``--root``, ``VADBENCH_<NAME>_ROOT`` or the config file
+(see :mod:`vadbench.data.prepare`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import h5py
+import typer
+from rich.table import Table
+
+from vadbench.console import console, progress
+from vadbench.data.cache import ClipCache
+from vadbench.data.prepare import cache_dir, make_adapter, prepare as prepare_cache
+from vadbench.detector import InputSpec
+from vadbench.errors import CacheError, ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Prepare, inspect and verify datasets.")
+
+RootOpt = typer.Option(None, "--root", help="Dataset folder (or VADBENCH_<NAME>_ROOT, or [roots] in the config file).")
+SizeOpt = typer.Option("256x256", "--size", help="Frame size HxW in the cache, e.g. 256x256.")
+ColorOpt = typer.Option("rgb", "--color", help="gray or rgb.")
+ScenesOpt = typer.Option(None, "--scenes", help="ShanghaiTech: scenes to use, e.g. 01,04 (default: all 13).")
+LabelsOpt = typer.Option(None, "--labels", help="Avenue: interval or mask; folder: a CSV file or .npy folder.")
+
+
+def parse_spec(size: str, color: str) -> InputSpec:
+    """``"256x256"`` (H×W) and ``"rgb"`` -> :class:`InputSpec`; a bare ``"128"`` means square."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", size)
+    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+        raise ConfigError(f"--size expects HxW in pixels, e.g. 256x256; got {size!r}")
+    if color not in ("gray", "rgb"):
+        raise ConfigError(f"--color must be gray or rgb, got {color!r}")
+    height = int(match.group(1))
+    return InputSpec(height, int(match.group(2) or height), color)  # type: ignore[arg-type]
+
+
+def _options(scenes: str | None, labels: str | None) -> dict[str, Any]:
+    return {k: v for k, v in {"scenes": scenes, "labels": labels}.items() if v is not None}
+
+
+@app.command()
+def prepare(
+    name: str = typer.Argument(..., help="Dataset name (see `vadbench list`)."),
+    root: Optional[str] = RootOpt,
+    size: str = SizeOpt,
+    color: str = ColorOpt,
+    partial: bool = typer.Option(False, "--partial", help="Build from the videos present; record the missing ones."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if a current cache exists."),
+    scenes: Optional[str] = ScenesOpt,
+    labels: Optional[str] = LabelsOpt,
+) -> None:
+    """Build the cache of NAME (one video at a time), or reuse a current one."""
+    spec = parse_spec(size, color)
+    start = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task(f"{name} {spec.key}", total=None, losses="")
+
+        def on_start(n_videos: int) -> None:
+            bar.update(task, total=n_videos)
+
+        def on_video(split: str, video: str, n_frames: int) -> None:
+            bar.update(task, advance=1, losses=f"{split}/{video}: {n_frames} frames")
+
+        cache = prepare_cache(name, spec, root, partial=partial, rebuild=rebuild, on_start=on_start,
+                              on_video=on_video, **_options(scenes, labels))
+    with cache:
+        seconds = time.perf_counter() - start
+        console.print(f"{cache.path} ({cache.path.stat().st_size / 2**20:.1f} MiB, {seconds:.1f} s)")
+        _describe(cache)
+
+
+@app.command()
+def info(
+    name: str = typer.Argument(..., help="Dataset name."),
+    root: Optional[str] = typer.Option(None, "--root", help="Only caches built from this root's current files."),
+    size: Optional[str] = typer.Option(None, "--size", help="Only caches of this size (HxW)."),
+    color: Optional[str] = typer.Option(None, "--color", help="Only caches of this colour."),
+    scenes: Optional[str] = ScenesOpt,
+    labels: Optional[str] = LabelsOpt,
+) -> None:
+    """Describe the prepared caches of NAME: per split its videos, frames, anomalous frames, sizes."""
+    paths = _caches(name)
+    if root is not None:
+        fingerprint = make_adapter(name, root, **_options(scenes, labels)).fingerprint()
+        paths = [p for p in paths if _attr(p, "fingerprint") == fingerprint]
+    if size is not None:
+        spec = parse_spec(size, "rgb")
+        paths = [p for p in paths if (_attr(p, "height"), _attr(p, "width")) == (spec.height, spec.width)]
+    if color is not None:
+        paths = [p for p in paths if _attr(p, "color") == parse_spec("1", color).color]
+    if not paths:
+        raise CacheError(f"no prepared cache of {name!r} matches in {cache_dir()}; "
+                         f"run `vadbench datasets prepare {name} --root PATH` first")
+    for path in paths:
+        with ClipCache(path) as cache:
+            console.print(f"[bold]{path}[/] ({path.stat().st_size / 2**20:.1f} MiB, built {cache.attrs.get('created')})")
+            _describe(cache)
+
+
+@app.command()
+def verify(
+    name: str = typer.Argument(..., help="Dataset name."),
+    root: Optional[str] = RootOpt,
+    decode: bool = typer.Option(False, "--decode", help="Also decode every frame (slow on large datasets)."),
+    scenes: Optional[str] = ScenesOpt,
+    labels: Optional[str] = LabelsOpt,
+) -> None:
+    """Check a copy of NAME against its known structure, labels, masks and SHA-256 manifests."""
+    from vadbench.data.verify import verify as run_verify
+
+    with console.status(f"verifying {name}") as status:
+        report = run_verify(name, root, decode=decode, progress=lambda text: status.update(f"verifying {name}: {text}"),
+                            **_options(scenes, labels))
+    styles = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
+    console.print(f"[bold]{name}[/] at {report.root}")
+    for check in report.checks:
+        console.print(f"[{styles[check.status]}]{check.status.upper():4}[/]  {check.message}", highlight=False)
+    if not report.ok:
+        console.print("[red]verification failed[/]")
+        raise typer.Exit(1)
+    console.print("[green]verified[/]")
+
+
+def _caches(name: str) -> list[Path]:
+    folder = cache_dir()
+    found = []
+    for path in sorted(folder.glob(f"{name}-*.h5")) if folder.is_dir() else []:
+        if _attr(path, "dataset") == name and _attr(path, "complete"):
+            found.append(path)
+    return found
+
+
+def _attr(path: Path, key: str) -> Any:
+    try:
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get(key)
+    except OSError:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _describe(cache: ClipCache) -> None:
+    """Per split: videos, frames, anomalous frames, masks, resolution; then source and missing videos."""
+    table = Table(title_justify="left", title=f"{cache.attrs.get('dataset')} {cache.spec.key}"
+                  + "".join(f", {k}={v}" for k, v in cache.protocol.items()))
+    for column in ("split", "videos", "frames", "anomalous", "masks", "W×H source → cache"):
+        table.add_column(column, justify="left" if column in ("split", "W×H source → cache") else "right")
+    origins = []
+    for split in ("train", "test"):
+        names = cache.videos(split)
+        anomalous, masks, sizes = 0, 0, set()
+        for video in names:
+            group = cache.file[f"{split}/{video}"]
+            if "labels" in group:
+                anomalous += int(group["labels"][()].sum())
+            masks += "masks" in group
+            sizes.add(f"{group.attrs['source_width']}×{group.attrs['source_height']}")
+            origins.append(str(group.attrs["origin"]))
+        test = split == "test"
+        table.add_row(split, str(len(names)), str(int(cache.lengths(split).sum())), str(anomalous) if test else "-",
+                      str(masks) if test else "-",
+                      f"{', '.join(sorted(sizes)) or '-'} → {cache.spec.width}×{cache.spec.height}")
+    console.print(table)
+    console.print(f"source: {os.path.commonpath(origins) if origins else '-'}", highlight=False)
+    options = json.loads(cache.attrs.get("options", "{}"))
+    if options:
+        console.print(f"options: {options}", highlight=False)
+    missing = {split: names for split, names in cache.missing.items() if names}
+    if missing:
+        for split, names in missing.items():
+            console.print(f"[yellow]missing {split} videos[/]: {', '.join(names)}", highlight=False)
+        console.print("[yellow]partial copy[/]: results from this cache are marked as not comparable")
+    else:
+        console.print("missing videos: none")
