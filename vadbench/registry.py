@@ -163,7 +163,11 @@ def _detector_class(obj: Any) -> Any:
     if isinstance(obj, type) and issubclass(obj, Detector):
         return obj
     if callable(obj) and not isinstance(obj, type):  # a factory returning a Detector subclass
-        made = obj()
+        try:
+            made = obj()
+        except Exception as exc:
+            raise RegistryError(f"{obj!r} is not a vadbench Detector subclass, and calling it as a factory "
+                                f"failed: {type(exc).__name__}: {exc}") from None
         if isinstance(made, type) and issubclass(made, Detector):
             return made
     raise RegistryError(f"{obj!r} is not a vadbench Detector subclass or a factory returning one")

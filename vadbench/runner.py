@@ -183,9 +183,10 @@ def run(req: RunRequest) -> dict[str, Any]:
     metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel)
     metrics["timings"].update(timings)
     metrics["epochs_trained"] = len(history)
-    write_json(out / "metrics.json", _provenance(metrics, config))
+    result = _provenance(metrics, config)
+    write_json(out / "metrics.json", result)
     cache.close()
-    return metrics
+    return result
 
 
 def _provenance(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -273,9 +274,10 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: s
     target = Path(out) if out else run_dir
     target.mkdir(parents=True, exist_ok=True)
     metrics = score_and_evaluate(detector, cache, protocol, target)
-    write_json(target / "metrics.json", _provenance({**metrics, "checkpoint": str(path)}, config))
+    result = _provenance({**metrics, "checkpoint": str(path)}, config)
+    write_json(target / "metrics.json", result)
     cache.close()
-    return metrics
+    return result
 
 
 def _write_history(out: Path, history: list[dict[str, float]]) -> None:
