@@ -102,6 +102,7 @@ class Trainer:
             torch.set_rng_state(state["rng"]["torch"])
             self.history = [dict(row) for row in state.get("history", [])]
             start = int(state["epoch"]) + 1
+        overall = self.progress.add_task("epochs", total=n_epochs, completed=start, losses="") if self.progress else None
         for epoch in range(start, n_epochs):
             for generator in self._generators:
                 generator.manual_seed(self.seed * 100_003 + epoch)
@@ -111,6 +112,8 @@ class Trainer:
             row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - began, 3)}
             row.update({k: float(v) / max(self._count, 1) for k, v in self._sums.items()})
             self.history.append(row)
+            if overall is not None:
+                self.progress.update(overall, advance=1, losses=f"epoch {epoch + 1}: {self.summary()}")
             if self.checkpoint is not None:
                 atomic_torch_save({
                     "detector": detector.state_dict(),
