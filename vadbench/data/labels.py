@@ -6,7 +6,7 @@ Formats (facts from the datasets' distributions, see ``docs/datasets.md``):
   ``TestVideoFile{end+1}.gt_frame = [a:b];`` or ``[a:b, c:d]``; 1-based inclusive ranges.
   Parsed with a regular expression, never executed.
 * ano_pred ``<name>.mat``: variable ``gt``, a 1×V cell, entry v a 2×K array of [start; end]
-  rows (1-based inclusive); a single event may load as a 1-D array of two values.
+  rows (1-based inclusive); a single event may load as a 1-D or 1×2 array of two values.
 * concatenated ``frame_labels_<name>.npy`` (MNAD): the test videos' labels back to back in
   sorted video order, shape (1, N) or (N,).
 * per-video ``.npy`` (ShanghaiTech ``test_frame_mask``, a user's own files): one 0/1 per frame.
@@ -63,7 +63,7 @@ def load_anopred_mat(path: Path) -> list[list[Interval]]:
         if arr.size == 0:
             entries.append([])
             continue
-        if arr.ndim == 1 and arr.size == 2:
+        if arr.size == 2:  # one event, stored 2×1, 1×2 or 1-D
             arr = arr.reshape(2, 1)
         if arr.ndim != 2 or arr.shape[0] != 2:
             raise DatasetError(f"{path}: entry {i + 1} of `gt` has shape {arr.shape}, expected 2×K [start; end] rows")

@@ -121,7 +121,7 @@ class FileAdapter(DatasetAdapter):
         if unknown:
             valid = ", ".join(self.option_names) or "none"
             raise ConfigError(f"dataset {self.name!r} has no option {', '.join(unknown)} (options: {valid})")
-        super().__init__(root, **options)
+        super().__init__(Path(root).resolve() if root is not None else None, **options)
         self._scan: Scan | None = None
         self._lock = threading.Lock()
 
