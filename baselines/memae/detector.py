@@ -1,0 +1,142 @@
+"""MemAE (Gong et al., ICCV 2019) and its no-memory twin AE-Conv3D, on 16-frame grayscale clips.
+
+``protocols.md`` §4.4: the released model and training, one score per clip (the mean absolute
+residual in [-1, 1] space), assigned to the clip's centre frame j + 8, so the first 8 and last 7
+frames of a video are NaN and filled by the harness. The released per-video normalisation
+p = 1 - (e - min e)/(max e - min e) is the harness's ``per_video_minmax`` of e (the default
+``mnad`` protocol), so the detector returns e; the ``memae`` protocol adds the paper's alignment
+(drop the first 8 and last 7 frames). ``memae-nomem`` is the same detector with ``memory = false``, scored by the same rule
+(the released test script scores its AE with an MSE in [0, 1] space instead; recorded here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from baselines.memae.model import CLIP, SIDE_MULTIPLE, MemAENet, entropy
+from baselines.reported import REPORTED, SOURCES, auc
+from baselines.sliding import window_scores
+from vadbench import ClipSpec, Detector, InputSpec, VideoScores, register_detector
+from vadbench.errors import ConfigError
+from vadbench.tensors import to_network
+
+
+@dataclass
+class MemAEConfig:
+    height: int = 256
+    width: int = 256
+    memory: bool = True  # false: AE-Conv3D, the same network without the memory
+    memory_items: int = 2000
+    shrink: float = 0.0025  # hard-shrinkage threshold lambda (released scripts); 0 = no shrinkage
+    entropy_weight: float = 0.0002
+    stride: int = 1  # a training clip starts every `stride` frames
+    epochs: int = 60
+    batch_size: int = 14
+    lr: float = 1e-4
+    score_batch: int = 16
+
+
+@dataclass
+class MemAENoMemConfig(MemAEConfig):
+    memory: bool = False
+
+
+@register_detector("memae")
+class MemAE(Detector):
+    """MemAE (Gong et al. 2019): 3-D conv AE whose latent is read from a sparse memory of normal items."""
+
+    Config = MemAEConfig
+    profiles = {"cpu": {"height": 64, "width": 64, "stride": 8, "epochs": 3}}
+    reported = REPORTED["memae"]
+    reported_source = SOURCES["memae"]
+    ablations = {  # Gong et al.'s components, rows of their ablation
+        "MemAE": {"reported": auc("memae")},
+        "MemAE-nonSpar": {"shrink": 0.0, "entropy_weight": 0.0, "reported": auc("memae-nonspar")},
+        "AE-Conv3D": {"detector": "memae-nomem", "reported": auc("memae-nomem")},
+    }
+
+    def __init__(self, config: MemAEConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        if cfg.height % SIDE_MULTIPLE or cfg.width % SIDE_MULTIPLE or min(cfg.height, cfg.width) < SIDE_MULTIPLE:
+            raise ConfigError(f"memae needs frame sides that are positive multiples of {SIDE_MULTIPLE}, "
+                              f"got {cfg.height}x{cfg.width}")
+        counts = {"memory_items": cfg.memory_items, "stride": cfg.stride, "epochs": cfg.epochs,
+                  "batch_size": cfg.batch_size, "score_batch": cfg.score_batch}
+        if min(counts.values()) < 1:
+            raise ConfigError(f"memae: {', '.join(f'{k}={v}' for k, v in counts.items() if v < 1)} must be >= 1")
+        if not 0.0 <= cfg.shrink < 1.0 or cfg.entropy_weight < 0.0:
+            raise ConfigError(f"memae: shrink must lie in [0, 1) and entropy_weight be >= 0, "
+                              f"got {cfg.shrink} and {cfg.entropy_weight}")
+        self.net = self._network()
+
+    def _network(self) -> MemAENet:
+        cfg = self.config
+        return MemAENet(cfg.memory_items if cfg.memory else 0, cfg.shrink)
+
+    def input_spec(self) -> InputSpec:
+        return InputSpec(self.config.height, self.config.width, "gray")
+
+    @classmethod
+    def auto_profile(cls, n_train_frames: int, device: str) -> str | None:
+        return "cpu" if device == "cpu" else None
+
+    def to(self, device: str) -> MemAE:
+        super().to(device)
+        self.net.to(device)
+        return self
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, data, trainer) -> None:
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed alone, on any device
+            torch.manual_seed(trainer.seed)
+            self.net = self._network().to(self.device)
+        opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        loader = trainer.loader(data.clips(ClipSpec(CLIP, stride=cfg.stride, target="center")), cfg.batch_size)
+        self.net.train()
+        for epoch in trainer.epochs(self, trainer.n_epochs(cfg.epochs), optimizer=opt):
+            for batch in trainer.track(loader, f"epoch {epoch + 1}"):
+                x = self._inputs(batch)
+                recon, w = self.net(x)
+                mse = (recon - x).square().mean()
+                loss = mse if w is None else mse + cfg.entropy_weight * entropy(w)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                trainer.log(loss=loss, mse=mse)
+
+    def _inputs(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, 16, H, W, 1]`` -> float ``[B, 1, 16, H, W]`` in [-1, 1] (mean 0.5, std 0.5)."""
+        return to_network(clips, self.device).transpose(1, 2)
+
+    # -- testing --------------------------------------------------------------------------------
+    def score_video(self, video) -> VideoScores:
+        self.net.eval()
+        return VideoScores(window_scores(video.frames, CLIP, CLIP // 2, self.config.score_batch, self._errors))
+
+    def _errors(self, clips: torch.Tensor) -> torch.Tensor:
+        """Per clip: the per-pixel residual norm over channels (|r| for gray), averaged over T x H x W."""
+        x = self._inputs(clips)
+        recon, _ = self.net(x)
+        return (recon - x).abs().mean(dim=(1, 2, 3, 4))
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+
+
+@register_detector("memae-nomem")
+class MemAENoMem(MemAE):
+    """MemAE w/o memory (AE-Conv3D, Gong et al. 2019): the same 3-D conv AE with the memory removed."""
+
+    Config = MemAENoMemConfig
+    reported = REPORTED["memae-nomem"]
+    reported_source = SOURCES["memae-nomem"]
+    ablations = {}
