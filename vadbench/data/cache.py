@@ -187,10 +187,15 @@ def build_cache(adapter: DatasetAdapter, dataset: str, spec: InputSpec, cache_di
                     groups = [(f.create_group(f"{split}/{v.name}"), v) for v in listing.videos]
                     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                         jobs = [pool.submit(_write_video, g, v, spec) for g, v in groups]
-                        for (_, video), job in zip(groups, jobs):
-                            n = job.result()
-                            if on_video:
-                                on_video(split, video.name, n)
+                        try:
+                            for (_, video), job in zip(groups, jobs):
+                                n = job.result()
+                                if on_video:
+                                    on_video(split, video.name, n)
+                        except BaseException:  # stop at the first error or Ctrl-C, not after every queued video
+                            for job in jobs:
+                                job.cancel()
+                            raise
                 f.attrs["complete"] = True
             os.replace(tmp, path)
         finally:
