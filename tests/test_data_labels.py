@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fabricate import labels_from, write_anopred_mat, write_m, write_vol_label
+from fabricate import labels_from, write_anopred_mat, write_vol_label
 from vadbench.data.labels import (avenue_mask_labels, avenue_masks, intervals_to_labels, load_anopred_mat,
                                   load_interval_csv, load_npy_labels, parse_ucsd_m, split_concatenated)
 from vadbench.errors import DatasetError

@@ -64,20 +64,20 @@ def prepare(
     """Build the cache of NAME (one video at a time), or reuse a current one."""
     spec = parse_spec(size, color)
     start = time.perf_counter()
+    tasks: list[Any] = []  # the progress task, created when a build starts (a current cache is reused silently)
     with progress() as bar:
-        task = bar.add_task(f"{name} {spec.key}", total=None, losses="")
 
         def on_start(n_videos: int) -> None:
-            bar.update(task, total=n_videos)
+            tasks.append(bar.add_task(f"{name} {spec.key}", total=n_videos, losses=""))
 
         def on_video(split: str, video: str, n_frames: int) -> None:
-            bar.update(task, advance=1, losses=f"{split}/{video}: {n_frames} frames")
+            bar.update(tasks[0], advance=1, losses=f"{split}/{video}: {n_frames} frames")
 
         cache = prepare_cache(name, spec, root, partial=partial, rebuild=rebuild, on_start=on_start,
                               on_video=on_video, **_options(scenes, labels))
     with cache:
-        seconds = time.perf_counter() - start
-        console.print(f"{cache.path} ({cache.path.stat().st_size / 2**20:.1f} MiB, {seconds:.1f} s)")
+        how = f"built in {time.perf_counter() - start:.1f} s" if tasks else "already prepared"
+        console.print(f"{cache.path} ({cache.path.stat().st_size / 2**20:.1f} MiB, {how})", highlight=False)
         _describe(cache)
 
 

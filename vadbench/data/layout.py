@@ -21,7 +21,7 @@ import numpy as np
 
 from vadbench.data.frames import FrameSource, numbering_gaps
 from vadbench.data.labels import Interval, check_length, intervals_to_labels, load_npy_labels, split_concatenated
-from vadbench.data.source import SPLITS, DatasetAdapter, SourceVideo, SplitListing
+from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
 from vadbench.errors import ConfigError, DatasetError
 
 MaskSource = Callable[[], Iterator[np.ndarray]]

@@ -22,7 +22,7 @@ from typing import Any
 from vadbench import register_dataset
 from vadbench.data.frames import FrameSource, is_video_file
 from vadbench.data.labels import npy_masks
-from vadbench.data.layout import (Facts, FileAdapter, LabelSource, Scan, SplitFacts, concatenated_labels,
+from vadbench.data.layout import (Facts, FileAdapter, Scan, SplitFacts, concatenated_labels,
                                   first_existing, per_video_labels)
 from vadbench.errors import ConfigError, DatasetError
 

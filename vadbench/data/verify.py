@@ -137,7 +137,7 @@ def _check_labels(report: Report, adapter: FileAdapter, state: Any) -> dict[str,
     official = known is not None and not state.missing and adapter.official_selection()
     report.add("ok", f"labels ({source.gt_source}): {total} labels, one per frame of {len(labels)} test videos; "
                      f"{anomalous} anomalous ({100 * anomalous / max(total, 1):.1f} %)"
-                     + (f", as in the official labels" if official else ""))
+                     + (", as in the official labels" if official else ""))
     full = tuple(n for n, v in labels.items() if len(v) and v.all())
     report.add("info", f"entirely anomalous test videos: {', '.join(full) or 'none'}")
     normal = [n for n, v in labels.items() if not v.any()]
