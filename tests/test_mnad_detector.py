@@ -1,0 +1,246 @@
+"""MNAD-P / MNAD-R as detectors: scoring semantics (spec 6), training, persistence, the baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from baselines.mnad_nomem import MNADPNoMem, MNADRNoMem
+from plugins.mnad import MNADP, MNADR
+from vadbench.data.cache import ClipCache, Video, build_cache
+from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
+from vadbench.detector import InputSpec
+from vadbench.errors import ConfigError
+from vadbench.training import Trainer
+
+SIZE = 16
+
+
+class Squares(DatasetAdapter):
+    """A tiny scene: a grey square walks right; test videos add a fast white square (the anomaly)."""
+
+    needs_root = False
+
+    def listing(self, split: str) -> SplitListing:
+        videos = []
+        for i in range(2):
+            n = 9 if split == "train" else 12
+            rng = np.random.default_rng(100 * i + (split == "test"))
+            base = rng.integers(40, 80, (n, SIZE, SIZE, 3), dtype=np.uint8)
+            labels = np.zeros(n, np.uint8)
+            for t in range(n):
+                x = (t + 3 * i) % (SIZE - 4)
+                base[t, 6:10, x:x + 4] = 160
+                if split == "test" and t >= 7:
+                    base[t, 1:5, (4 * t) % (SIZE - 4):(4 * t) % (SIZE - 4) + 4] = 255
+                    labels[t] = 1
+            videos.append(SourceVideo(f"{i:02d}", lambda b=base: iter(b), f"squares/{split}/{i}", n,
+                                      labels if split == "test" else None))
+        return SplitListing(videos)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> ClipCache:
+    path = build_cache(Squares(), "squares", InputSpec(SIZE, SIZE, "rgb"), tmp_path_factory.mktemp("cache"))
+    with ClipCache(path) as c:
+        yield c
+
+
+def small(cls: type, **overrides: object):  # type: ignore[no-untyped-def]
+    """A detector at 16×16 with 64 feature channels (the paths of the full model, a third of the weights)."""
+    return cls(dataclasses.replace(cls.Config(), height=SIZE, width=SIZE, feature_dim=64, **overrides))
+
+
+def trained(cls: type, cache: ClipCache, seed: int = 0, epochs: int = 1, **overrides: object):  # type: ignore[no-untyped-def]
+    det = small(cls, **overrides)
+    det.fit(cache.train_data(), Trainer(seed=seed, epochs=epochs))
+    return det
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError, match="multiples of 8"):
+        MNADP.Config(height=20)
+    with pytest.raises(ConfigError, match="memory=false"):
+        MNADP.Config(memory=False)
+    with pytest.raises(ConfigError, match="nomem_l2"):
+        MNADP.Config(nomem_l2=True)
+    with pytest.raises(ConfigError, match="at least 2"):
+        MNADP.Config(items=1)
+    assert MNADRNoMem.Config().alpha == 1.0 and not MNADRNoMem.Config().memory
+    r = MNADR.Config()
+    assert (r.lambda_c, r.lambda_s, r.alpha, r.threshold, r.lr) == (0.01, 0.01, 0.7, 0.015, 2e-4)
+    p = MNADP.Config()
+    assert (p.lambda_c, p.lambda_s, p.alpha, p.threshold, p.epochs, p.batch_size) == (0.1, 0.1, 0.6, 0.01, 60, 4)
+
+
+def test_score_formula_and_alignment() -> None:
+    """Anomaly = 1 − (α·minmax(PSNR) + (1 − α)·(1 − minmax(D))) per video; the first 4 frames NaN for MNAD-P."""
+    rng = np.random.default_rng(0)
+    stats = np.column_stack([rng.uniform(1e-3, 1e-2, 9), rng.uniform(0, 1e-3, 9), rng.uniform(0, 0.02, 9),
+                             rng.integers(0, 2, 9)])
+    psnr = 10 * np.log10(1 / stats[:, 0])
+    p_n = (psnr - psnr.min()) / (psnr.max() - psnr.min())
+    d_n = (stats[:, 1] - stats[:, 1].min()) / (stats[:, 1].max() - stats[:, 1].min())
+    for cls, k, alpha in ((MNADP, 4, 0.6), (MNADR, 0, 0.7)):
+        out = small(cls)._scores(9 + k, stats)
+        assert np.isnan(out.scores[:k]).all() and not np.isnan(out.scores[k:]).any()
+        np.testing.assert_allclose(out.scores[k:], 1 - (alpha * p_n + (1 - alpha) * (1 - d_n)), atol=1e-9)
+        np.testing.assert_allclose(out.extras["psnr"][k:], psnr)
+        assert set(out.extras) == {"psnr", "feature_distance", "regular_score", "memory_updated"}
+    only_psnr = small(MNADP, alpha=1.0)._scores(13, stats)
+    np.testing.assert_allclose(only_psnr.scores[4:], 1 - p_n, atol=1e-9)
+
+
+def official_procedure(det, videos: list[Video]) -> tuple[list[np.ndarray], torch.Tensor]:  # type: ignore[no-untyped-def]
+    """Spec 6.8 written the official way: batch 1, the memory module per frame, Python ``if``, per-item update loop."""
+    cfg, k, net = det.config, det.history, det.net
+    memory = det.memory.clone()
+    rows = []
+    with torch.no_grad():
+        for video in videos:
+            bgr = torch.from_numpy(video.frames[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 127.5 - 1
+            for t in range(k, len(video)):
+                x = bgr[t - k:t].reshape(1, -1, SIZE, SIZE) if k else bgr[t:t + 1]
+                z, skips = net.encoder(x)
+                q = F.normalize(z, dim=1)
+                qs = q.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+                s = qs @ memory.t()
+                w = torch.softmax(s, dim=1)
+                nearest = w.topk(2, dim=1).indices[:, 0]
+                distance = F.mse_loss(qs, memory[nearest]).item()
+                r = (w @ memory).reshape(1, z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+                out = net.decoder(torch.cat((q, r), dim=1), skips if k else None)
+                e = ((out + 1) / 2 - (bgr[t:t + 1] + 1) / 2) ** 2
+                weight = 1 - torch.exp(-e)
+                eps = (torch.sum(weight * e) / torch.sum(weight)).item()
+                updated = eps < cfg.threshold
+                if updated:
+                    v = torch.softmax(s, dim=0)
+                    u = torch.zeros_like(memory)
+                    for m in range(memory.shape[0]):
+                        idx = (nearest == m).nonzero().squeeze(1)
+                        if len(idx):
+                            u[m] = (v[idx, m:m + 1] / v[:, m].max() * qs[idx]).sum(0)
+                    memory = F.normalize(u + memory, dim=1)
+                rows.append([10 * math.log10(1 / e.mean().item()), distance, eps, float(updated)])
+    return [np.array(rows)], memory
+
+
+@pytest.mark.parametrize("cls", [MNADP, MNADR])
+def test_scoring_matches_the_official_procedure(cls: type, cache: ClipCache) -> None:
+    """Batched encoder and sync-free update give the official per-frame values and final memory."""
+    probe = small(cls, threshold=math.inf)
+    probe._build(0)
+    eps = np.concatenate([probe.score_video(v).extras["regular_score"] for v in cache.iter_videos("test")])
+    eps = np.sort(eps[~np.isnan(eps)])
+    det = small(cls, threshold=float(eps[len(eps) // 2 - 1] + eps[len(eps) // 2]) / 2, score_chunk=3)
+    det._build(0)
+    videos = list(cache.iter_videos("test"))
+    ours = [det.score_video(v) for v in videos]
+    rows, memory = official_procedure(det, videos)
+    got = np.concatenate([np.column_stack([o.extras[c][det.history:] for c in
+                                           ("psnr", "feature_distance", "regular_score", "memory_updated")])
+                          for o in ours])
+    np.testing.assert_allclose(got[:, :3], rows[0][:, :3], rtol=1e-4)
+    assert np.array_equal(got[:, 3], rows[0][:, 3]) and 0 < got[:, 3].sum() < len(got)
+    assert torch.allclose(det._test_memory, memory, atol=1e-5)
+    for o, v in zip(ours, videos):
+        assert np.isnan(o.scores[:det.history]).all() and len(o.scores) == len(v)
+
+
+def test_memory_is_carried_across_videos(cache: ClipCache) -> None:
+    det = small(MNADP, threshold=math.inf)
+    det._build(0)
+    a, b = cache.video("test", "00"), cache.video("test", "01")
+    after_a = (det.score_video(a).scores, det.score_video(b).scores)
+    det.reset()
+    b_alone = det.score_video(b).scores
+    assert not np.allclose(after_a[1][4:], b_alone[4:])  # video 01 saw the updates made during video 00
+    det.reset()
+    assert np.array_equal(det.score_video(a).scores, after_a[0], equal_nan=True)  # reset re-installs the trained memory
+    per_video = small(MNADP, threshold=math.inf, memory_reset="per_video")
+    per_video.load_state_dict(det.state_dict())
+    per_video.score_video(a)
+    np.testing.assert_array_equal(per_video.score_video(b).scores, b_alone)
+
+
+def test_no_update_keeps_memory(cache: ClipCache) -> None:
+    det = small(MNADR, test_update=False)
+    det._build(0)
+    trained = det.memory.clone()
+    out = det.score_video(cache.video("test", "00"))
+    assert torch.equal(det._test_memory, trained) and not out.extras["memory_updated"].any()
+
+
+def test_training_is_deterministic_and_checkpoints_round_trip(cache: ClipCache, tmp_path: Path) -> None:
+    first, second = trained(MNADP, cache), trained(MNADP, cache)
+    other = trained(MNADP, cache, seed=1)
+    init = small(MNADP)
+    init._build(0)
+    assert not torch.allclose(first.memory, init.memory)  # the training updates moved the items
+    for key, value in first.state_dict()["network"].items():
+        assert torch.equal(value, second.state_dict()["network"][key]), key
+    assert torch.equal(first.memory, second.memory)
+    assert not torch.equal(first.memory, other.memory)
+    torch.save(first.state_dict(), tmp_path / "model.pt")
+    loaded = small(MNADP)
+    loaded.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    for video in cache.iter_videos("test"):
+        a, b = first.score_video(video), loaded.score_video(video)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.extras["feature_distance"], b.extras["feature_distance"])
+
+
+class Interrupted(Trainer):
+    """A trainer whose run is killed as the second epoch begins (after the first checkpoint)."""
+
+    def epochs(self, detector, n_epochs, **stateful):  # type: ignore[no-untyped-def]
+        for epoch in super().epochs(detector, n_epochs, **stateful):
+            if epoch == 1:
+                raise KeyboardInterrupt
+            yield epoch
+
+
+def test_resume_continues_exactly(cache: ClipCache, tmp_path: Path) -> None:
+    """Two epochs in one go equal one epoch, an interruption, and a resumed second epoch."""
+    whole = trained(MNADP, cache, epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        small(MNADP).fit(cache.train_data(), Interrupted(seed=0, epochs=2, checkpoint=tmp_path / "ckpt.pt"))
+    resumed = small(MNADP)
+    resumed.fit(cache.train_data(), Trainer(seed=0, epochs=2, checkpoint=tmp_path / "ckpt.pt", resume=True))
+    assert torch.equal(whole.memory, resumed.memory)
+    for key, value in whole.state_dict()["network"].items():
+        assert torch.equal(value, resumed.state_dict()["network"][key]), key
+
+
+@pytest.mark.parametrize("cls", [MNADPNoMem, MNADRNoMem])
+def test_no_memory_baselines(cls: type, cache: ClipCache) -> None:
+    if cls is MNADRNoMem:
+        det = trained(cls, cache)
+    else:
+        det = small(cls)
+        det._build(0)
+    assert det.memory is None and "memory" not in det.state_dict()
+    assert det.net.decoder.moduleConv[0].in_channels == 64  # z itself (512 channels at full size), not [q, r]
+    out = det.score_video(cache.video("test", "01"))
+    k = det.history
+    assert set(out.extras) == {"psnr"}
+    psnr = out.extras["psnr"][k:]
+    np.testing.assert_allclose(out.scores[k:], 1 - (psnr - psnr.min()) / (psnr.max() - psnr.min()), atol=1e-9)
+    assert not cls.stateful_test
+
+
+def test_table2_grid() -> None:
+    rows = MNADP.ablations
+    assert len(rows) == 7 and rows["1 no memory"]["detector"] == "mnad-p-nomem"
+    assert rows["7 full model"]["reported"] == {"ped2": 97.0}
+    assert MNADR.ablations["6 full model, PSNR-only score"] == {"alpha": 1.0, "reported": {"ped2": 89.0}}
+    for row in rows.values():  # every row is a valid configuration
+        overrides = {k: v for k, v in row.items() if k not in ("detector", "reported")}
+        dataclasses.replace(MNADP.Config(), **overrides)
