@@ -9,7 +9,7 @@
   ground-truth pixels (k = ⌈0.4·n⌉), for a normal frame its maximum. The ROC of these per-frame
   numbers is exactly the protocol's ROC, so no threshold is ever looped over.
 * ``pixel_auroc``: ROC AUC over all pixels of all frames (MVTec-style; a different quantity),
-  computed exactly from the sorted anomalous-pixel values without sorting every pixel.
+  computed exactly, one video's normal pixels sorted at a time, never all pixels at once.
 
 Frames whose map holds a NaN (frames the detector could not score) are left out of both, and
 their number is reported as ``pixel_frames_evaluated``.
@@ -85,12 +85,12 @@ def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> di
     out["pixel_auc_ucsd"] = float(roc_auc_score(y, s)) if two_classes else math.nan
     out["pixel_eer_ucsd"] = eer(y, s) if two_classes else math.nan
     pos = np.sort(np.concatenate(positives))
-    greater = equal = negatives = 0
-    for m, g in videos:  # pass 2: for every normal pixel, how many anomalous pixels score above it
-        neg = resize_maps(m, g.shape[1:])[~g]
-        right = np.searchsorted(pos, neg, side="right")
-        greater += int(len(pos) * len(neg) - right.sum())
-        equal += int((right - np.searchsorted(pos, neg, side="left")).sum())
+    below = ties = negatives = 0
+    for m, g in videos:  # pass 2: for every anomalous pixel, the normal pixels scored below it / equal to it
+        neg = np.sort(resize_maps(m, g.shape[1:])[~g])
+        lo, hi = np.searchsorted(neg, pos, side="left"), np.searchsorted(neg, pos, side="right")
+        below += int(lo.sum())
+        ties += int((hi - lo).sum())
         negatives += len(neg)
-    out["pixel_auroc"] = (greater + 0.5 * equal) / (len(pos) * negatives) if len(pos) and negatives else math.nan
+    out["pixel_auroc"] = (below + 0.5 * ties) / (len(pos) * negatives) if len(pos) and negatives else math.nan
     return out
