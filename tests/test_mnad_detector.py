@@ -244,3 +244,33 @@ def test_table2_grid() -> None:
     for row in rows.values():  # every row is a valid configuration
         overrides = {k: v for k, v in row.items() if k not in ("detector", "reported")}
         dataclasses.replace(MNADP.Config(), **overrides)
+
+
+def test_deviations_and_profiles() -> None:
+    assert small(MNADP).deviations() == {}
+    assert small(MNADP, update_norm="assigned", point_score="paper").deviations() == {
+        "update_norm": "assigned", "point_score": "paper"}
+    assert "loss_weights" in small(MNADR, lambda_c=0.02).deviations()
+    assert "loss_weights" not in small(MNADP, lambda_c=0.02).deviations()  # only MNAD-R's script swapped them
+    assert MNADP.auto_profile(1200, "cpu") == "cpu"
+    assert MNADR.auto_profile(2550, "cuda") is None
+    assert MNADP.auto_profile(274_515, "cuda") == "shanghaitech"
+    cpu = dataclasses.replace(MNADP.Config(), **MNADP.profiles["cpu"])
+    changed = {f.name for f in dataclasses.fields(cpu) if getattr(cpu, f.name) != getattr(MNADP.Config(), f.name)}
+    assert changed <= {"height", "width", "epochs"}  # the CPU profile changes only resolution and epochs
+
+
+def test_end_to_end_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vadbench run mnad-p` on a tiny synthetic scene: frames.csv carries the components."""
+    import pandas as pd
+
+    from vadbench.runner import RunRequest, run
+
+    monkeypatch.setenv("VADBENCH_CACHE", str(tmp_path / "cache"))
+    metrics = run(RunRequest("mnad-p", dataset="synthetic", epochs=1, out=tmp_path / "run", profile="cpu",
+                             dataset_options={"train_videos": 1, "test_videos": 2, "frames": 30},
+                             overrides={"height": 16, "width": 16, "feature_dim": 64}))
+    table = pd.read_csv(tmp_path / "run" / "frames.csv", dtype={"video": str})
+    assert list(table.columns[4:]) == ["psnr", "feature_distance", "regular_score", "memory_updated"]
+    assert table.groupby("video").score.apply(lambda s: s.isna().sum()).tolist() == [4, 4]
+    assert metrics["frames_evaluated"] == 2 * 26 and metrics["protocol"]["normalisation"] == "none"

@@ -103,7 +103,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
     "ped2": {"epochs": 60},
     "avenue": {"epochs": 60},
     "shanghaitech": {"epochs": 10},
-    "cpu": {"height": 32, "width": 32, "epochs": 2},
+    "cpu": {"height": 32, "width": 32, "epochs": 1},
 }
 
 
@@ -189,7 +189,7 @@ class MNAD(Detector):
             raise DatasetError(f"the training split has {len(clips)} windows of {self.history + 1} frames, fewer than "
                                f"one batch of {cfg.batch_size}")
         n_epochs = trainer.n_epochs(cfg.epochs)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        optimizer = make_optimizer(self.net.parameters(), cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_epochs, 1))
         for epoch in trainer.epochs(self, n_epochs, optimizer=optimizer, scheduler=scheduler):
             self.net.train()
@@ -330,6 +330,16 @@ class MNAD(Detector):
         if not device.startswith("cuda"):
             return "cpu"
         return "shanghaitech" if n_train_frames > 100_000 else None
+
+
+def make_optimizer(params: Any, lr: float) -> torch.optim.Adam:
+    """The official optimiser (Adam, betas 0.9/0.999, eps 1e-8, no weight decay), fused where
+    PyTorch offers it: the same update in one kernel (the step costs a sixth on a CPU)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # no fused kernel for this device / PyTorch version
+        return torch.optim.Adam(params, lr=lr)
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
