@@ -66,7 +66,7 @@ class ConvAE(Detector):
     """ConvAE (Hasan et al. 2016): convolutional AE on 10-frame grayscale cuboids, regularity score."""
 
     Config = ConvAEConfig
-    profiles = {"cpu": {"height": 75, "width": 75, "stride": 4, "epochs": 3}}
+    profiles = {"cpu": {"height": 75, "width": 75, "stride": 4, "epochs": 2}}
     reported = REPORTED["convae"]
     reported_source = SOURCES["convae"]
 

@@ -49,7 +49,7 @@ class MemAE(Detector):
     """MemAE (Gong et al. 2019): 3-D conv AE whose latent is read from a sparse memory of normal items."""
 
     Config = MemAEConfig
-    profiles = {"cpu": {"height": 64, "width": 64, "stride": 8, "epochs": 3}}
+    profiles = {"cpu": {"height": 48, "width": 48, "stride": 4, "epochs": 3}}
     reported = REPORTED["memae"]
     reported_source = SOURCES["memae"]
     ablations = {  # Gong et al.'s components, rows of their ablation
