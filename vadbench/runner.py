@@ -130,10 +130,10 @@ def run(req: RunRequest) -> dict[str, Any]:
     profile = req.profile
     if profile is None and cls.profiles:
         profile = cls.auto_profile(_known_train_frames(req.dataset, req.root, options), device)
+    seed_everything(req.seed)  # before the detector exists: weights made in __init__ are seeded too
     detector = build_detector(cls, profile, req.overrides)
     protocol = resolve_protocol(req.protocol, cls, req.protocol_overrides)
     spec = detector.input_spec()
-    seed_everything(req.seed)
     root = resolve_root(req.dataset, req.root)
 
     with progress() as bar:
