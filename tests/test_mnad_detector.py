@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from baselines.mnad_nomem import MNADPNoMem, MNADRNoMem
 from plugins.mnad import MNADP, MNADR
+from plugins.mnad import memory as mem
 from vadbench.data.cache import ClipCache, Video, build_cache
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
 from vadbench.detector import InputSpec
@@ -95,6 +96,21 @@ def test_score_formula_and_alignment() -> None:
         assert set(out.extras) == {"psnr", "feature_distance", "regular_score", "memory_updated"}
     only_psnr = small(MNADP, alpha=1.0)._scores(13, stats)
     np.testing.assert_allclose(only_psnr.scores[4:], 1 - p_n, atol=1e-9)
+
+
+def test_forward_reads_old_items_and_returns_updated_ones() -> None:
+    """Order of operations (13.7): the read and both losses use the items before the step."""
+    det = small(MNADP)
+    det._build(0)
+    x = torch.randn(2, 12, SIZE, SIZE)
+    old = det.memory.clone()
+    out = det.forward(x)
+    r = mem.read(out.z, old)
+    assert torch.equal(out.read.decoder_input, r.decoder_input)
+    assert torch.equal(out.compactness, mem.compactness(r, old)) and torch.equal(out.separateness, mem.separateness(r, old))
+    assert torch.allclose(out.memory, mem.update(r.queries, old, r.scores, r.nearest))
+    assert not torch.allclose(out.memory, old) and torch.equal(det.memory, old)  # forward installs nothing
+    assert torch.equal(det.forward(x, update=False).memory, old)
 
 
 def official_procedure(det, videos: list[Video]) -> tuple[list[np.ndarray], torch.Tensor]:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ video).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from vadbench.tensors import stack_time, to_network
 from plugins.mnad import memory as mem
 from plugins.mnad.network import MNADNet
 from plugins.mnad.reported import TABLE1, table2_rows
+
+if TYPE_CHECKING:
+    from vadbench.data.cache import TrainData, Video
+    from vadbench.training import Trainer
 
 _DELTA = 1e-12  # added to the per-video min-max denominators (the official code has none: NaN on constant videos)
 
@@ -107,6 +111,20 @@ _PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass
+class Forward:
+    """What one forward pass computes: the frame, the raw features z, the memory read (queries,
+    scores, ranked items, decoder input [q, r]), both memory losses and the items after the update.
+    The memory fields are None without memory."""
+
+    frame: torch.Tensor
+    z: torch.Tensor
+    read: mem.Read | None = None
+    compactness: torch.Tensor | None = None
+    separateness: torch.Tensor | None = None
+    memory: torch.Tensor | None = None
+
+
 class MNAD(Detector):
     """Shared machinery of MNAD-P and MNAD-R; subclasses set the task."""
 
@@ -178,7 +196,7 @@ class MNAD(Detector):
         return (stack_time(clip[:, :-1]) if self.history else clip[:, 0]), clip[:, -1]
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, data, trainer) -> None:  # type: ignore[no-untyped-def]
+    def fit(self, data: TrainData, trainer: Trainer) -> None:
         cfg = self.config
         self.to(trainer.device)
         self._build(trainer.seed)
@@ -198,21 +216,36 @@ class MNAD(Detector):
             scheduler.step()
         self._test_memory = None
 
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *, update: bool = True) -> Forward:
+        """One pass of network and memory over a batch, as the official module's forward (spec 3.5, 4.7).
+
+        ``x`` is the network input (``[B, 12, H, W]`` for MNAD-P, ``[B, 3, H, W]`` for MNAD-R, BGR
+        in [-1, 1]); ``memory`` defaults to the detector's items. The losses and the read use the
+        items before this step; ``update=False`` returns them unchanged (the official test forward).
+        """
+        cfg, net = self.config, self.net
+        assert net is not None
+        memory = self.memory if memory is None else memory
+        z, skips = net.encoder(x)
+        frame, read = self._decode(z, skips, memory)
+        if read is None or memory is None:
+            return Forward(frame, z)
+        new = mem.update(read.queries, memory, read.scores, read.nearest, cfg.update_norm) if update else memory
+        return Forward(frame, z, read, mem.compactness(read, memory, cfg.compactness), mem.separateness(read, memory),
+                       new)
+
     def train_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer
                    ) -> dict[str, torch.Tensor]:
         """One official training iteration (spec 4.7); returns the losses (tensors, not synced)."""
-        cfg, net, memory = self.config, self.net, self.memory
-        assert net is not None
-        z, skips = net.encoder(x)
-        frame, read = self._decode(z, skips, memory)
-        pixel = F.mse_loss(frame, target)
+        cfg = self.config
+        out = self.forward(x)
+        pixel = F.mse_loss(out.frame, target)
         losses = {"pixel": pixel}
         loss = pixel
-        if read is not None and memory is not None:
-            losses["compactness"] = mem.compactness(read, memory, cfg.compactness)
-            losses["separateness"] = mem.separateness(read, memory)
-            loss = pixel + cfg.lambda_c * losses["compactness"] + cfg.lambda_s * losses["separateness"]
-            self.memory = mem.update(read.queries, memory, read.scores, read.nearest, cfg.update_norm)
+        if out.compactness is not None and out.separateness is not None:
+            losses.update(compactness=out.compactness, separateness=out.separateness)
+            loss = pixel + cfg.lambda_c * out.compactness + cfg.lambda_s * out.separateness
+            self.memory = out.memory
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -238,7 +271,7 @@ class MNAD(Detector):
         num, den = (weight * err).flatten(1).sum(1), weight.flatten(1).sum(1)
         return mse, torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), 0.0)
 
-    def _check_video(self, video) -> None:  # type: ignore[no-untyped-def]
+    def _check_video(self, video: Video) -> None:
         cfg = self.config
         shape = tuple(video.frames.shape[1:])
         if shape != (cfg.height, cfg.width, 3):
@@ -248,7 +281,7 @@ class MNAD(Detector):
             raise RunError(f"{type(self).__name__} has no trained network: fit it or load a checkpoint first")
 
     @torch.inference_mode()
-    def score_video(self, video) -> VideoScores:  # type: ignore[no-untyped-def]
+    def score_video(self, video: Video) -> VideoScores:
         """Score one video (spec 6): the memory read, decoder and update run frame by frame."""
         self._check_video(video)
         cfg, k, net = self.config, self.history, self.net
