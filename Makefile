@@ -4,7 +4,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test clean
 
 $(BIN)/vadbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
