@@ -301,7 +301,7 @@ class MNAD(Detector):
             z, skips = net.encoder(x)
             if memory is None:  # no state: the whole chunk at once
                 frame, _ = self._decode(z, skips, None)
-                stats[start:stop, 0], stats[start:stop, 2] = self._errors(frame, target01)
+                stats[start:stop, 0] = self._errors(frame, target01)[0]
                 continue
             for j in range(stop - start):
                 frame, read = self._decode(z[j:j + 1], tuple(s[j:j + 1] for s in skips), memory)
