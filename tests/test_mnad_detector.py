@@ -287,6 +287,8 @@ def test_end_to_end_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
                              dataset_options={"train_videos": 1, "test_videos": 2, "frames": 30},
                              overrides={"height": 16, "width": 16, "feature_dim": 64}))
     table = pd.read_csv(tmp_path / "run" / "frames.csv", dtype={"video": str})
-    assert list(table.columns[4:]) == ["psnr", "feature_distance", "regular_score", "memory_updated"]
+    assert list(table.columns[4:]) == ["raw_score", "psnr", "feature_distance", "regular_score", "memory_updated"]
+    assert np.allclose(table.raw_score, -table.psnr, equal_nan=True)  # the leak-free score is -PSNR
     assert table.groupby("video").score.apply(lambda s: s.isna().sum()).tolist() == [4, 4]
     assert metrics["frames_evaluated"] == 2 * 26 and metrics["protocol"]["normalisation"] == "none"
+    assert metrics["protocol"]["detector_normalisation"].startswith("per_video_minmax")

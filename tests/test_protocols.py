@@ -75,3 +75,13 @@ def test_smoothing_is_recorded_and_applied():
 def test_one_class_overall_is_an_error():
     with pytest.raises(ValueError, match="one class"):
         evaluate([(np.array([0.1, 0.2]), np.array([1, 1]))], RAW)
+
+
+def test_raw_metric_uses_raw_scores_and_refuses_to_leak():
+    a = (np.array([0.0, 1.0, 0.2, 0.9]), np.array([0, 1, 0, 1]))
+    b = (np.array([1.0, 0.0, 0.5]), np.array([1, 0, 0]))
+    inside = Protocol(name="t", drop_first=0, normalisation="none", detector_normalisation="per_video_minmax")
+    assert np.isnan(evaluate([a, b], inside)["auc_micro_raw"])  # no raw scores: NaN, not a leaked number
+    raw = [np.array([5.0, 9.0, 6.0, 8.0]), np.array([1.0, 0.0, 0.5])]
+    m = evaluate([a, b], inside, raw)
+    assert m["auc_micro_raw"] == pytest.approx(roc_auc_score([0, 1, 0, 1, 1, 0, 0], np.concatenate(raw)))

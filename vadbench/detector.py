@@ -73,12 +73,15 @@ class VideoScores:
     of a predictor). ``maps``: optional float [T, h, w] per-pixel anomaly maps at any resolution
     (the pixel protocols resize them to the mask size). ``extras``: optional per-frame columns
     (float [T] each) written beside the score in ``frames.csv`` so that a method's own score
-    components can be recombined later without rerunning it.
+    components can be recombined later without rerunning it. ``raw``: optional float [T], a score
+    free of test statistics, for detectors whose ``scores`` already use them (MNAD fuses per-video
+    min-max normalised streams; its raw score is −PSNR); the leak-free metrics use it.
     """
 
     scores: np.ndarray
     maps: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    raw: np.ndarray | None = None
 
     def check(self, n_frames: int, video: str) -> None:
         """Raise a readable error if the arrays do not have one entry per frame."""
@@ -92,6 +95,8 @@ class VideoScores:
                 f"detector returned maps of shape {self.maps.shape} for video {video!r}; "
                 f"expected ({n_frames}, h, w)"
             )
+        if self.raw is not None and np.shape(self.raw) != (n_frames,):
+            raise ValueError(f"raw scores have shape {np.shape(self.raw)} for video {video!r}; expected ({n_frames},)")
         for key, column in self.extras.items():
             if np.shape(column) != (n_frames,):
                 raise ValueError(
@@ -167,6 +172,11 @@ class Detector(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
+
+    def deviations(self) -> dict[str, Any]:
+        """Settings that depart from the method's reference (paper or official code); recorded
+        with every result so a table can flag them."""
+        return {}
 
     def to(self, device: str) -> Detector:
         """Move to a torch device (``cpu`` or ``cuda``)."""

@@ -15,7 +15,9 @@ Metrics (anomaly class positive, anomaly score higher = more anomalous):
   defined (``macro_pad``; Georgescu et al.). ``auc_macro_skip``: mean over two-class videos only.
 * ``eer``: the ROC point where FPR = 1 - TPR, solved on the linearly interpolated ROC.
 * ``aupr``: average precision of the anomaly class.
-* ``auc_micro_raw``: micro AUC of the raw scores (no normalisation, no smoothing): leak-free.
+* ``auc_micro_raw``: micro AUC of the raw scores (no normalisation, no smoothing): leak-free. A
+  detector whose score already uses test statistics (``detector_normalisation`` is not ``none``)
+  must pass its raw scores separately; without them this metric is NaN rather than a leak.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Protocol:
     drop_last: int = 0
     fill: Literal["nearest"] = "nearest"
     normalisation: Normalisation = "per_video_minmax"
+    detector_normalisation: str = "none"  # what the detector's own score already applies (recorded)
     smoothing_sigma: float = 0.0  # Gaussian sigma in frames; 0 = none
     smoothing_mode: str = "reflect"
     macro_padding: Literal["pad_outside_range"] = "pad_outside_range"
@@ -125,11 +128,21 @@ def padded_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(y, s))
 
 
-def evaluate(videos: Sequence[tuple[np.ndarray, np.ndarray]], protocol: Protocol) -> dict[str, Any]:
-    """Metrics of per-video ``(scores, labels)`` pairs under ``protocol``."""
+def evaluate(videos: Sequence[tuple[np.ndarray, np.ndarray]], protocol: Protocol,
+             raw_scores: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
+    """Metrics of per-video ``(scores, labels)`` pairs under ``protocol``.
+
+    ``raw_scores`` (one array per video) feed the leak-free ``auc_micro_raw``; by default the
+    scores themselves do, unless the detector normalised them with test statistics.
+    """
     processed = [process_video(s, y, protocol) for s, y in videos]
-    raw = [process_video(s, y, dataclasses.replace(protocol, normalisation="none", smoothing_sigma=0.0))
-           for s, y in videos]
+    plain = dataclasses.replace(protocol, normalisation="none", smoothing_sigma=0.0)
+    if raw_scores is not None:
+        raw = [process_video(r, y, plain) for r, (_, y) in zip(raw_scores, videos)]
+    elif protocol.detector_normalisation == "none":
+        raw = [process_video(s, y, plain) for s, y in videos]
+    else:
+        raw = None
     scores = np.concatenate([s for s, _ in processed]) if processed else np.zeros(0)
     labels = np.concatenate([y for _, y in processed]) if processed else np.zeros(0, np.int64)
     out: dict[str, Any] = {"frames_evaluated": int(len(scores)), "frames_anomalous": int(labels.sum()),
@@ -137,7 +150,8 @@ def evaluate(videos: Sequence[tuple[np.ndarray, np.ndarray]], protocol: Protocol
     if len(np.unique(labels)) < 2:
         raise ValueError("the evaluated frames hold only one class; AUC is undefined")
     out["auc_micro"] = float(roc_auc_score(labels, scores))
-    out["auc_micro_raw"] = float(roc_auc_score(labels, np.concatenate([s for s, _ in raw])))
+    out["auc_micro_raw"] = (float(roc_auc_score(np.concatenate([y for _, y in raw]), np.concatenate([s for s, _ in raw])))
+                            if raw is not None else float("nan"))
     per_video = [padded_auc(y, s) for s, y in processed if len(s)]
     out["auc_macro"] = float(np.mean(per_video))
     two_class = [float(roc_auc_score(y, s)) for s, y in processed if len(np.unique(y)) == 2]

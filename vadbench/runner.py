@@ -156,6 +156,7 @@ def run(req: RunRequest) -> dict[str, Any]:
         "input": dataclasses.asdict(spec),
         "cache": {"path": str(cache.path), "fingerprint": cache.attrs["fingerprint"], "missing": cache.missing},
         "seed": req.seed, "epochs": req.epochs, "device": device, "protocol": protocol.record(),
+        "deviations": detector.deviations(),
     }
     out = Path(req.out) if req.out else default_out(req, profile)
     _check_run_dir(out, req, config)
@@ -198,7 +199,8 @@ def _provenance(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, An
         "dataset": config["dataset"], "dataset_options": config["dataset_options"],
         "input": config["input"], "seed": config["seed"],
         "epochs": config["epochs"] if config["epochs"] is not None else config["config"].get("epochs"),
-        "device": config["device"], "missing_videos": missing, "comparable": not any(missing.values()),
+        "device": config["device"], "deviations": config.get("deviations", {}),
+        "missing_videos": missing, "comparable": not any(missing.values()),
     }
 
 
@@ -207,7 +209,7 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
     """Score every test video in sorted order, write ``frames.csv``, compute the metrics."""
     detector.reset()
     names = cache.videos("test")
-    frames, pairs, maps, masks = [], [], [], []
+    frames, pairs, raws, maps, masks = [], [], [], [], []
     scoring = 0.0
     total = int(cache.lengths("test").sum())
     with progress() as bar, torch.inference_mode():
@@ -220,6 +222,9 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
             result.check(len(video), name)
             table = pd.DataFrame({"video": name, "frame": np.arange(len(video)), "label": video.labels,
                                   "score": np.asarray(result.scores, dtype=np.float64)})
+            if result.raw is not None:
+                table["raw_score"] = np.asarray(result.raw, dtype=np.float64)
+                raws.append(table["raw_score"].to_numpy())
             for key, column in result.extras.items():
                 table[key] = np.asarray(column)
             frames.append(table)
@@ -230,7 +235,7 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
             bar.update(task, advance=len(video), losses=name)
     with atomic_open(out / "frames.csv") as f:
         pd.concat(frames, ignore_index=True).to_csv(f, index=False, float_format="%.9g")
-    metrics = evaluate(pairs, protocol)
+    metrics = evaluate(pairs, protocol, raws if len(raws) == len(pairs) else None)
     if maps:
         from vadbench.pixel import pixel_metrics
 
@@ -248,8 +253,10 @@ def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
     if not path.exists():
         raise RunError(f"no frames.csv in {run_dir}")
     table = pd.read_csv(path, dtype={"video": str})
-    pairs = [(g["score"].to_numpy(np.float64), g["label"].to_numpy()) for _, g in table.groupby("video", sort=True)]
-    return evaluate(pairs, protocol)
+    groups = [g for _, g in table.groupby("video", sort=True)]
+    pairs = [(g["score"].to_numpy(np.float64), g["label"].to_numpy()) for g in groups]
+    raws = [g["raw_score"].to_numpy(np.float64) for g in groups] if "raw_score" in table else None
+    return evaluate(pairs, protocol, raws)
 
 
 def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: str = "cpu",

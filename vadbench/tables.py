@@ -41,7 +41,9 @@ def _pct(value: Any) -> str:
 
 def _protocol_name(run: dict[str, Any]) -> str:
     p = run["protocol"]
-    parts = [p["name"], f"drop {p['drop_first']}/{p['drop_last']}", p["normalisation"]]
+    inside = p.get("detector_normalisation", "none")
+    norm = p["normalisation"] if inside == "none" else f"{inside} (in detector)"
+    parts = [p["name"], f"drop {p['drop_first']}/{p['drop_last']}", norm]
     if p.get("smoothing_sigma"):
         parts.append(f"gauss σ={p['smoothing_sigma']}")
     if p.get("gt_source"):
@@ -75,6 +77,8 @@ def leaderboard(runs: list[dict[str, Any]], out: Path | None) -> str:
         for r in group:
             spec = r["input"]
             note = "" if r.get("comparable", True) else " ⚠ partial copy, not comparable"
+            if r.get("deviations"):
+                note += " (deviates: " + ", ".join(f"{k}={v}" for k, v in r["deviations"].items()) + ")"
             run_dir = os.path.relpath(r["run_dir"], out.parent) if out else r["run_dir"]
             cells = [f"{r.get('label') or r['detector']}{note}", "vadbench", _protocol_name(r),
                      f"{spec['height']}×{spec['width']} {spec['color']}" + (f", profile {r['profile']}" if r.get("profile") else ""),

@@ -330,7 +330,7 @@ class MNAD(Detector):
                 normality = cfg.alpha * normality + (1 - cfg.alpha) * (1 - _minmax(stats[:, 1]))
         pad = np.full(min(k, n_frames), np.nan)
         extras = {name: np.concatenate([pad, column]) for name, column in columns.items()}
-        return VideoScores(np.concatenate([pad, 1 - normality]), extras=extras)
+        return VideoScores(np.concatenate([pad, 1 - normality]), extras=extras, raw=np.concatenate([pad, -psnr]))
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -375,6 +375,9 @@ def make_optimizer(params: Any, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
+FUSION = "per_video_minmax per stream (PSNR; feature distance when alpha < 1), alpha-fused"  # spec 6.4, in _scores
+
+
 def _minmax(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / (x.max() - x.min() + _DELTA) if len(x) else x
 
@@ -385,7 +388,7 @@ class MNADP(MNAD):
 
     Config = MNADPConfig
     history = 4
-    protocol_defaults = {"normalisation": "none", "drop_first": 4}
+    protocol_defaults = {"normalisation": "none", "drop_first": 4, "detector_normalisation": FUSION}
     reported = {d: {"auc_micro": v} for d, v in TABLE1["MNAD-P"].items()}
     ablations = table2_rows("mnad-p", nomem="mnad-p-nomem")
 
@@ -396,6 +399,6 @@ class MNADR(MNAD):
 
     Config = MNADRConfig
     history = 0
-    protocol_defaults = {"normalisation": "none", "drop_first": 0}
+    protocol_defaults = {"normalisation": "none", "drop_first": 0, "detector_normalisation": FUSION}
     reported = {d: {"auc_micro": v} for d, v in TABLE1["MNAD-R"].items()}
     ablations = table2_rows("mnad-r", nomem="mnad-r-nomem")
