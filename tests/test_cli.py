@@ -66,3 +66,19 @@ def test_list_shows_broken_plugins_without_breaking_the_others(tmp_path):
     assert r.returncode == 0
     assert "two detectors are registered as 'framediff'" in " ".join(r.stderr.split())
     assert "synthetic" in r.stderr
+
+
+def test_a_broken_entry_point_is_listed_with_its_error_and_the_rest_still_run(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "broken_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[vadbench.detectors]\nbroken = broken_mod:Detector\n")
+    (site / "broken_mod.py").write_text("raise ImportError('needs a GPU library that is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "250"}
+    listed = subprocess.run([str(BIN), "list"], capture_output=True, text=True, env=env)
+    text = " ".join(listed.stderr.split())
+    assert listed.returncode == 0 and "broken-plugin" in text
+    assert "broken: ImportError: needs a GPU library that is not installed" in text
+    used = subprocess.run([str(BIN), "run", "broken"], capture_output=True, text=True, env=env)
+    assert used.returncode == 2 and "detector 'broken' cannot be used: broken: ImportError" in used.stderr
