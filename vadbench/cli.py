@@ -196,8 +196,9 @@ def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
     t.add_row("frames evaluated", str(m.get("frames_evaluated")))
     if "protocol" in m:
         p = m["protocol"]
-        t.add_row("protocol", f"{p['name']} (drop {p['drop_first']}/{p['drop_last']}, {p['normalisation']}, "
-                              f"σ={p['smoothing_sigma']})")
+        inside = p.get("detector_normalisation", "none")
+        norm = p["normalisation"] if inside == "none" else f"{inside}, in the detector"
+        t.add_row("protocol", f"{p['name']} (drop {p['drop_first']}/{p['drop_last']}, {norm}, σ={p['smoothing_sigma']})")
     console.print(t)
 
 
