@@ -51,6 +51,12 @@ def _protocol_name(run: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _synthetic_banner(group: list[dict[str, Any]]) -> list[str]:
+    if any(r.get("protocol", {}).get("synthetic") for r in group):
+        return ["**SYNTHETIC data** (vadbench's generated scene): these numbers say nothing about real benchmarks.", ""]
+    return []
+
+
 def _reported(detector: str, dataset: str) -> tuple[dict[str, float], str] | None:
     try:
         cls = detectors.get(detector)
@@ -65,11 +71,7 @@ def leaderboard(runs: list[dict[str, Any]], out: Path | None) -> str:
     lines = []
     for dataset in sorted({r["dataset"] for r in runs}):
         group = sorted((r for r in runs if r["dataset"] == dataset), key=lambda r: (r["detector"], r["run_dir"]))
-        lines.append(f"## {dataset}")
-        if any(r.get("protocol", {}).get("synthetic") for r in group):
-            lines.append("\n**SYNTHETIC data** (vadbench's generated scene): these numbers say nothing about real "
-                         "benchmarks.")
-        lines.append("")
+        lines += [f"## {dataset}", ""] + _synthetic_banner(group)
         head = ["method", "source", "protocol", "input", "epochs", "seed"] + [n for _, n in METRICS] + \
                ["frames", "train s", "score fps", "run"]
         lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -109,7 +111,7 @@ def ablation(runs: list[dict[str, Any]], out: Path | None) -> str:
     lines = []
     for dataset in sorted({r["dataset"] for r in runs}):
         group = [r for r in runs if r["dataset"] == dataset]
-        lines += [f"## {dataset}", ""]
+        lines += [f"## {dataset}", ""] + _synthetic_banner(group)
         head = ["row", "detector", "input", "epochs", "seed", "micro AUC (ours)", "reported", "macro AUC", "EER", "run"]
         lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         grids: dict[str, dict[str, Any]] = {}
