@@ -16,7 +16,7 @@ $(BIN)/vadbench: pyproject.toml
 setup: $(BIN)/vadbench
 
 run: setup
-	$(BIN)/vadbench run mnad-p
+	$(BIN)/vadbench run mnad-p --resume  # a second `make run` reports the finished run instead of failing
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -89,12 +89,12 @@ def test_score_formula_and_alignment() -> None:
     p_n = (psnr - psnr.min()) / (psnr.max() - psnr.min())
     d_n = (stats[:, 1] - stats[:, 1].min()) / (stats[:, 1].max() - stats[:, 1].min())
     for cls, k, alpha in ((MNADP, 4, 0.6), (MNADR, 0, 0.7)):
-        out = small(cls)._scores(9 + k, stats)
+        out = small(cls)._scores("v", 9 + k, stats)
         assert np.isnan(out.scores[:k]).all() and not np.isnan(out.scores[k:]).any()
         np.testing.assert_allclose(out.scores[k:], 1 - (alpha * p_n + (1 - alpha) * (1 - d_n)), atol=1e-9)
         np.testing.assert_allclose(out.extras["psnr"][k:], psnr)
         assert set(out.extras) == {"psnr", "feature_distance", "regular_score", "memory_updated"}
-    only_psnr = small(MNADP, alpha=1.0)._scores(13, stats)
+    only_psnr = small(MNADP, alpha=1.0)._scores("v", 13, stats)
     np.testing.assert_allclose(only_psnr.scores[4:], 1 - p_n, atol=1e-9)
 
 
@@ -165,7 +165,7 @@ def test_scoring_matches_the_official_procedure(cls: type, cache: ClipCache) -> 
                           for o in ours])
     np.testing.assert_allclose(got[:, :3], rows[0][:, :3], rtol=1e-4)
     assert np.array_equal(got[:, 3], rows[0][:, 3]) and 0 < got[:, 3].sum() < len(got)
-    assert torch.allclose(det._test_memory, memory, atol=1e-5)
+    assert torch.allclose(det.test_memory, memory, atol=1e-5)
     for o, v in zip(ours, videos):
         assert np.isnan(o.scores[:det.history]).all() and len(o.scores) == len(v)
 
@@ -191,7 +191,7 @@ def test_no_update_keeps_memory(cache: ClipCache) -> None:
     det._build(0)
     trained = det.memory.clone()
     out = det.score_video(cache.video("test", "00"))
-    assert torch.equal(det._test_memory, trained) and not out.extras["memory_updated"].any()
+    assert torch.equal(det.test_memory, trained) and not out.extras["memory_updated"].any()
 
 
 def test_training_is_deterministic_and_checkpoints_round_trip(cache: ClipCache, tmp_path: Path) -> None:
@@ -292,3 +292,92 @@ def test_end_to_end_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert table.groupby("video").score.apply(lambda s: s.isna().sum()).tolist() == [4, 4]
     assert metrics["frames_evaluated"] == 2 * 26 and metrics["protocol"]["normalisation"] == "none"
     assert metrics["protocol"]["detector_normalisation"].startswith("per_video_minmax")
+
+
+# -- the official scoring, on given streams ------------------------------------------------------
+def official_normality(psnr: list[float], distance: list[float], alpha: float) -> list[float]:
+    """The official evaluation's fusion, written as it is done there: Python floats, plain
+    min-max without any ε, then α·P̃ + (1 − α)·(1 − D̃) per frame."""
+    p_lo, p_hi, d_lo, d_hi = min(psnr), max(psnr), min(distance), max(distance)
+    p_n = [(p - p_lo) / (p_hi - p_lo) for p in psnr]
+    d_inv = [1 - ((d - d_lo) / (d_hi - d_lo)) for d in distance]
+    return [alpha * a + (1 - alpha) * b for a, b in zip(p_n, d_inv)]
+
+
+def tie_case() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Two videos whose best frames tie at s = α·1 + (1 − α)·1 in the official scores, one normal
+    and one anomalous, with a feature-distance range of ~4e-7 as at initialisation."""
+    psnr = [np.array([30.0, 28.5, 29.1, 31.7]), np.array([25.0, 27.25, 26.0, 24.5])]
+    dist = [np.array([2.0e-4 + 4e-7, 2.0e-4 + 1e-7, 2.0e-4 + 3e-7, 2.0e-4]),
+            np.array([3.0e-4 + 2e-7, 3.0e-4, 3.0e-4 + 3e-7, 3.0e-4 + 4.5e-7])]
+    labels = [np.array([0, 1, 1, 0]), np.array([0, 1, 0, 1])]  # tied: frame 3 of video 0 (normal), 1 of video 1 (anomalous)
+    return psnr, dist, labels
+
+
+def test_fuse_equals_the_official_scores_bit_for_bit_and_keeps_their_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from plugins.mnad import fuse
+
+    psnr, dist, labels = tie_case()
+    official = [official_normality(p.tolist(), d.tolist(), 0.6) for p, d in zip(psnr, dist)]
+    ours = [fuse(p, d, 0.6) for p, d in zip(psnr, dist)]
+    for o, s in zip(ours, official):
+        np.testing.assert_allclose(1 - o, s, rtol=0, atol=1e-12)
+    assert official[0][3] == official[1][1] == 1.0 and ours[0][3] == ours[1][1]  # the tie survives
+    y = np.concatenate(labels)
+    official_auc = roc_auc_score(1 - y, np.concatenate(official))
+    assert roc_auc_score(y, np.concatenate(ours)) == pytest.approx(official_auc, abs=1e-15)
+    # the ε the old code added to every denominator breaks the tie and moves the AUC: this test can fail
+    eps = [(x - x.min()) / (x.max() - x.min() + 1e-12) for x in [*psnr, *dist]]
+    shifted = [1 - (0.6 * eps[i] + 0.4 * (1 - eps[2 + i])) for i in range(2)]
+    assert roc_auc_score(y, np.concatenate(shifted)) != pytest.approx(official_auc, abs=1e-6)
+
+
+def test_a_zero_range_stream_is_guarded_and_recorded() -> None:
+    from plugins.mnad import fuse
+
+    psnr, dist = np.array([20.0, 21.0, 22.0]), np.full(3, 5e-4)
+    np.testing.assert_array_equal(fuse(psnr, dist, 0.6), 1 - (0.6 * np.array([0, 0.5, 1]) + 0.4))
+    det = small(MNADP)
+    assert "zero_range_minmax" not in det.deviations()
+    stats = np.column_stack([10.0 ** (-psnr / 10), dist, np.full(3, 0.5), np.zeros(3)])
+    det._scores("07", 7, stats)
+    assert "07: feature_distance" in det.deviations()["zero_range_minmax"]
+    det.reset()
+    assert "zero_range_minmax" not in det.deviations()
+
+
+def test_an_exact_prediction_gives_nan_regular_score_and_no_update(cache: ClipCache) -> None:
+    """ε = 0/0 is NaN in the official code, so ``ε < γ`` is false; ``exact_prediction=update`` counts it as 0."""
+    target = torch.rand(2, 3, SIZE, SIZE)
+    frame = target * 2 - 1
+    target01 = (frame + 1) / 2  # bit-identical to the frame's [0, 1] form: every error is exactly 0
+    assert torch.isnan(small(MNADP)._errors(frame, target01)[1]).all()
+    assert torch.equal(small(MNADP, exact_prediction="update")._errors(frame, target01)[1], torch.zeros(2))
+    video = cache.video("test", "00")
+    for setting, updates in (("no_update", False), ("update", True)):
+        det = small(MNADR, threshold=math.inf, exact_prediction=setting)
+        det._build(0)
+        exact = det._errors
+        det._errors = lambda f, t01: exact(t01 * 2 - 1, (t01 * 2 - 1 + 1) / 2)  # type: ignore[method-assign]
+        trained_items = det.test_memory
+        out = det.score_video(video)
+        assert bool(out.extras["memory_updated"].any()) is updates
+        assert torch.equal(det.test_memory, trained_items) is not updates
+        assert np.isnan(out.extras["regular_score"]).all() is not updates
+    assert "exact_prediction" in small(MNADP, exact_prediction="update").deviations()
+
+
+def test_test_memory_is_a_read_only_copy(cache: ClipCache) -> None:
+    det = small(MNADP, threshold=math.inf)
+    det._build(0)
+    start = det.test_memory
+    assert torch.equal(start, det.memory) and start is not det.memory
+    start.zero_()
+    assert not torch.equal(det.test_memory, start)  # changing the copy changes nothing
+    det.score_video(cache.video("test", "00"))
+    assert not torch.equal(det.test_memory, det.memory)  # updated while testing
+    det.reset()
+    assert torch.equal(det.test_memory, det.memory)
+    assert small(MNADPNoMem).test_memory is None

@@ -15,8 +15,12 @@ from conftest import ToyAE
 def test_run_writes_a_complete_run_directory(tmp_path, tiny_registered):
     out = tmp_path / "run"
     m = run(RunRequest("toy", dataset="tiny", out=out, seed=1))
-    for name in ("config.json", "env.json", "checkpoint.pt", "model.pt", "train_log.csv", "frames.csv", "metrics.json"):
+    for name in ("config.json", "env.json", "model.pt", "train_log.csv", "frames.csv", "metrics.json"):
         assert (out / name).exists(), name
+    assert not (out / "checkpoint.pt").exists()  # a finished run needs model.pt only
+    kept = tmp_path / "kept"
+    run(RunRequest("toy", dataset="tiny", out=kept, seed=1, keep_checkpoint=True))
+    assert (kept / "checkpoint.pt").exists()
     frames = pd.read_csv(out / "frames.csv", dtype={"video": str})
     assert list(frames.columns) == ["video", "frame", "label", "score", "mse"] and len(frames) == 24
     stored = json.loads((out / "metrics.json").read_text())

@@ -14,20 +14,29 @@ import typer
 from rich.table import Table
 
 from vadbench import __version__
+from vadbench.cli_datasets import app as datasets_app
 from vadbench.config import parse_assignments
 from vadbench.console import console
 from vadbench.errors import ConfigError, VadbenchError
+from vadbench.protocols import PROTOCOLS, describe
 from vadbench.registry import datasets, detectors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vadbench: video anomaly detection benchmarks whose numbers compare.")
 
-try:  # the dataset commands live in their own module
-    from vadbench.cli_datasets import app as datasets_app
+app.add_typer(datasets_app, name="datasets", help="Prepare, inspect and verify datasets.")
 
-    app.add_typer(datasets_app, name="datasets", help="Prepare, inspect and verify datasets.")
-except ImportError:  # pragma: no cover - only while the module is absent
-    pass
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the vadbench version and exit.")) -> None:
+    """vadbench: video anomaly detection benchmarks whose numbers compare."""
 
 
 def _load_plugins(plugins: list[Path] | None) -> None:
@@ -38,6 +47,9 @@ def _load_plugins(plugins: list[Path] | None) -> None:
 PluginOpt = typer.Option(None, "--plugin", help="Python file that registers detectors or datasets (repeatable).")
 SetOpt = typer.Option(None, "--set", help="Detector setting key=value (repeatable; validated).")
 ProtocolSetOpt = typer.Option(None, "--protocol-set", help="Protocol field key=value, e.g. drop_first=0 (repeatable).")
+NAMED_PROTOCOLS = "; ".join(f"{name}: {describe(p.record()).partition(', ')[2]}" for name, p in PROTOCOLS.items())
+RunProtocolOpt = typer.Option(None, "--protocol", help=f"Named protocol ({NAMED_PROTOCOLS}). Default: mnad with the "
+                              "detector's own defaults, recorded as mnad* with the fields that differ.")
 
 
 def _request(detector: str | None, detector_opt: str | None, **kw):  # type: ignore[no-untyped-def]
@@ -65,13 +77,15 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<dataset>/<detector>...)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
-    protocol: str = typer.Option("mnad", "--protocol", help="Named protocol: mnad, raw, mnad-smooth, memae."),
+    protocol: Optional[str] = RunProtocolOpt,
     protocol_sets: Optional[List[str]] = ProtocolSetOpt,
     scenes: Optional[str] = typer.Option(None, "--scenes", help="ShanghaiTech scene subset, e.g. 01,04."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Label version (Avenue: interval or mask)."),
     partial: bool = typer.Option(False, "--partial", help="Build from an incomplete copy (results marked)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     pixel: bool = typer.Option(False, "--pixel", help="Also compute pixel-level metrics (needs maps and masks)."),
+    keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint",
+                                         help="Keep the resume checkpoint of a finished run (model.pt suffices to score)."),
     plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
     """Prepare the cache, train, score and evaluate one detector; write a run directory."""
@@ -81,7 +95,7 @@ def run(
     req = _request(detector, detector_opt, dataset=dataset, root=root, seed=seed, epochs=epochs, sets=sets,
                    profile=profile, device=device, out=out, resume=resume, overwrite=overwrite, protocol=protocol,
                    protocol_sets=protocol_sets, scenes=scenes, labels=labels, partial=partial, workers=workers,
-                   pixel=pixel)
+                   pixel=pixel, keep_checkpoint=keep_checkpoint)
     _print_metrics(do_run(req))
 
 
@@ -97,7 +111,7 @@ def ablate(
     device: str = typer.Option("cpu", "--device"),
     out: Optional[Path] = typer.Option(None, "--out", help="Grid directory; each row goes in a sub-folder."),
     resume: bool = typer.Option(False, "--resume", help="Skip finished rows, resume the unfinished one."),
-    protocol: str = typer.Option("mnad", "--protocol"),
+    protocol: Optional[str] = RunProtocolOpt,
     workers: int = typer.Option(0, "--workers"),
     plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
@@ -117,28 +131,36 @@ def eval_(
     run_dir: Path = typer.Argument(..., help="A run directory (holds config.json and model.pt)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Another checkpoint (model.pt or checkpoint.pt)."),
     device: str = typer.Option("cpu", "--device"),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="Protocol (default: the run's)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write frames.csv/metrics.json here instead."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Named protocol ({', '.join(PROTOCOLS)}; "
+                                           "default: the run's own)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Evaluation folder (default RUN/evals/<checkpoint>-<protocol>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier evaluation in that folder."),
     plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
-    """Score a saved checkpoint on the run's test set again."""
+    """Score a saved checkpoint on the run's test set again; the run's own files are kept as they are."""
     from vadbench.runner import evaluate_checkpoint
 
     _load_plugins(plugin)
-    _print_metrics(evaluate_checkpoint(run_dir, checkpoint, device, protocol, out))
+    _print_metrics(evaluate_checkpoint(run_dir, checkpoint, device, protocol, out, overwrite))
 
 
 @app.command()
 def metrics(
     run_dir: Path = typer.Argument(..., help="A finished run directory (holds frames.csv)."),
-    protocol: str = typer.Option("mnad", "--protocol"),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Named protocol ({NAMED_PROTOCOLS}). "
+                                           "Default: the protocol the run recorded."),
     protocol_sets: Optional[List[str]] = ProtocolSetOpt,
 ) -> None:
-    """Recompute metrics from a run's frames.csv under any protocol (no rerun)."""
-    from vadbench.protocols import get_protocol
-    from vadbench.runner import metrics_from_frames
+    """Recompute metrics from a run's frames.csv under its own or any named protocol (no rerun)."""
+    import dataclasses
 
-    proto = get_protocol(protocol).with_overrides(parse_assignments(protocol_sets))
+    from vadbench.protocols import get_protocol
+    from vadbench.runner import DETECTOR_FACTS, metrics_from_frames, recorded_protocol
+
+    own = recorded_protocol(run_dir)
+    base = own if protocol is None else dataclasses.replace(  # a named protocol keeps what the score is
+        get_protocol(protocol), **{k: getattr(own, k) for k in DETECTOR_FACTS})
+    proto = base.with_overrides(parse_assignments(protocol_sets))
     _print_metrics({**metrics_from_frames(run_dir, proto), "protocol": proto.record()})
 
 
@@ -195,31 +217,44 @@ def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
             t.add_row(key, f"{100 * m[key]:.2f} %")
     t.add_row("frames evaluated", str(m.get("frames_evaluated")))
     if "protocol" in m:
-        p = m["protocol"]
-        inside = p.get("detector_normalisation", "none")
-        norm = p["normalisation"] if inside == "none" else f"{inside}, in the detector"
-        t.add_row("protocol", f"{p['name']} (drop {p['drop_first']}/{p['drop_last']}, {norm}, σ={p['smoothing_sigma']})")
+        t.add_row("protocol", describe(m["protocol"]))
     console.print(t)
 
 
-def main() -> None:
-    """Console entry point: run the app, turning user errors into one line."""
+def _one_line(text: str) -> str:
+    """A message as one printable line: newlines folded, unencodable characters escaped."""
+    return " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _usage_hint(exc: typer.TyperException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every failure exits non-zero with one readable line on stderr.
+
+    typer runs in non-standalone mode so that vadbench, not click, decides what a failure
+    prints: a :class:`VadbenchError` or a usage error (unknown option, missing argument, a
+    value of the wrong type) is one red line and exit code 2; ``typer.Exit`` codes (e.g. a
+    failed ``datasets verify``) are returned by typer in this mode and passed on here.
+    """
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, prog_name="vadbench", standalone_mode=False)
     except VadbenchError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _error(_one_line(str(exc)), 2)
+    except typer.TyperException as exc:  # click's usage errors (vendored by typer) derive from it
+        if not exc.format_message():  # `vadbench` alone: the help was printed, nothing went wrong
+            sys.exit(0)
+        _error(_one_line(exc.format_message()) + _usage_hint(exc), getattr(exc, "exit_code", 2) or 2)
+    except typer.Abort:
+        _error("aborted", 1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished epochs are checkpointed; continue with --resume")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
+    sys.exit(code if isinstance(code, int) else 0)
 
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+
+def _error(message: str, code: int) -> None:
+    console.print(f"[red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(code)

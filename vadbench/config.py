@@ -2,7 +2,14 @@
 
 Values are parsed according to the field's type annotation, so ``--set lr=2e-5`` becomes a
 float and ``--set memory=false`` a bool; an unknown key or a value of the wrong type is a
-:class:`ConfigError` that names the valid keys or the expected type.
+:class:`ConfigError` that names the valid keys or the expected type. A field may declare its
+valid range with ``Annotated``::
+
+    lr: Annotated[float, Range(gt=0)] = 2e-4
+    epochs: Annotated[int, Range(ge=0)] = 60
+
+and every config a detector is built with is checked against those ranges (:func:`validate`),
+so ``--set lr=-1`` is refused with the valid range before any work starts.
 """
 
 from __future__ import annotations
@@ -13,6 +20,34 @@ import typing
 from typing import Any, Literal, Mapping
 
 from vadbench.errors import ConfigError
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid interval of a numeric config field (bounds that are None do not apply)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def contains(self, value: float) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def __str__(self) -> str:
+        ops = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        return " and ".join(f"{op} {getattr(self, key):g}" for key, op in ops if getattr(self, key) is not None)
+
+
+def validate(config: Any) -> Any:
+    """Check every ``Annotated[..., Range(...)]`` field of the dataclass ``config``; return it."""
+    for key, hint in typing.get_type_hints(type(config), include_extras=True).items():
+        for bound in getattr(hint, "__metadata__", ()):
+            value = getattr(config, key, None)
+            if isinstance(bound, Range) and isinstance(value, (int, float)) and not bound.contains(value):
+                raise ConfigError(f"{key}={value} is out of range: {key} must be {bound}")
+    return config
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -69,7 +104,10 @@ def _parse(value: Any, hint: Any, key: str) -> Any:
         try:
             if hint is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return hint(value)
+            parsed = hint(value)
+            if hint is float and parsed != parsed:
+                raise ValueError  # NaN is never a setting
+            return parsed
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}") from None
     return value
@@ -87,7 +125,7 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
             valid = ", ".join(names) if names else "(this detector has no settings)"
             raise ConfigError(f"unknown setting {key!r} for {type(config).__qualname__}; valid: {valid}")
         changes[key] = _parse(value, hints[key], key)
-    return dataclasses.replace(config, **changes)
+    return validate(dataclasses.replace(config, **changes))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

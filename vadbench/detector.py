@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from vadbench.config import validate
+from vadbench.errors import EvaluationError
+
 if TYPE_CHECKING:  # imported for type hints only; keeps `import vadbench` light
     from vadbench.data.cache import TrainData, Video
     from vadbench.training import Trainer
@@ -86,20 +89,20 @@ class VideoScores:
     def check(self, n_frames: int, video: str) -> None:
         """Raise a readable error if the arrays do not have one entry per frame."""
         if self.scores.shape != (n_frames,):
-            raise ValueError(
+            raise EvaluationError(
                 f"detector returned scores of shape {self.scores.shape} for video {video!r} "
                 f"with {n_frames} frames; expected ({n_frames},)"
             )
         if self.maps is not None and (self.maps.ndim != 3 or len(self.maps) != n_frames):
-            raise ValueError(
+            raise EvaluationError(
                 f"detector returned maps of shape {self.maps.shape} for video {video!r}; "
                 f"expected ({n_frames}, h, w)"
             )
         if self.raw is not None and np.shape(self.raw) != (n_frames,):
-            raise ValueError(f"raw scores have shape {np.shape(self.raw)} for video {video!r}; expected ({n_frames},)")
+            raise EvaluationError(f"raw scores have shape {np.shape(self.raw)} for video {video!r}; expected ({n_frames},)")
         for key, column in self.extras.items():
             if np.shape(column) != (n_frames,):
-                raise ValueError(
+                raise EvaluationError(
                     f"extra column {key!r} has shape {np.shape(column)} for video {video!r}; "
                     f"expected ({n_frames},)"
                 )
@@ -142,7 +145,7 @@ class Detector(abc.ABC):
     reported_source: ClassVar[str] = ""
 
     def __init__(self, config: Any = None) -> None:
-        self.config = config if config is not None else self.Config()
+        self.config = validate(config if config is not None else self.Config())
         self.device = "cpu"
 
     # -- what the harness asks of every detector ------------------------------------------

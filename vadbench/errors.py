@@ -23,3 +23,7 @@ class CacheError(VadbenchError):
 
 class RunError(VadbenchError):
     """A run directory that cannot be created, resumed or read."""
+
+
+class EvaluationError(VadbenchError, ValueError):
+    """Scores a protocol cannot evaluate: one per frame missing, or a single class left."""

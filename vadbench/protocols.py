@@ -32,35 +32,68 @@ from scipy.optimize import brentq
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from vadbench.config import apply_overrides
-from vadbench.errors import ConfigError
+from vadbench.errors import ConfigError, EvaluationError
 
 Normalisation = Literal["none", "per_video_minmax"]
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """The recorded evaluation choices (``protocols.md`` §1.14). Defaults: the ``mnad`` protocol."""
+    """The recorded evaluation choices (``docs/protocols.md``). Defaults: the ``mnad`` protocol.
+
+    ``name`` is the named protocol this one starts from. A protocol whose fields differ from that
+    definition is recorded and shown as ``name*`` together with the fields that differ
+    (:meth:`changes`), so a result never carries a named protocol's name while using other choices.
+    """
 
     name: str = "mnad"
     drop_first: int = 4
     drop_last: int = 0
     fill: Literal["nearest"] = "nearest"
     normalisation: Normalisation = "per_video_minmax"
-    detector_normalisation: str = "none"  # what the detector's own score already applies (recorded)
+    detector_normalisation: str = "none"  # what the detector's own score already applies (a fact, recorded)
     smoothing_sigma: float = 0.0  # Gaussian sigma in frames; 0 = none
     smoothing_mode: str = "reflect"
     macro_padding: Literal["pad_outside_range"] = "pad_outside_range"
     order: str = "fill>exclude>normalise>smooth>metric"
     checkpoint_rule: Literal["last"] = "last"
 
+    def __post_init__(self) -> None:
+        if self.drop_first < 0 or self.drop_last < 0:
+            raise ConfigError(f"drop_first and drop_last must be >= 0, got {self.drop_first} and {self.drop_last}")
+        if self.smoothing_sigma < 0:
+            raise ConfigError(f"smoothing_sigma must be >= 0 (0 = no smoothing), got {self.smoothing_sigma}")
+
     def with_overrides(self, overrides: dict[str, Any]) -> Protocol:
         if "name" in overrides:
             raise ConfigError("the protocol's name is chosen with --protocol, not --protocol-set")
-        changed = apply_overrides(self, overrides)
-        return dataclasses.replace(changed, name=f"{self.name}*") if changed != self else changed
+        return apply_overrides(self, overrides)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields that differ from the named protocol's definition (none for a custom name)."""
+        base = PROTOCOLS.get(self.name)
+        if base is None:
+            return {}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "name" and getattr(self, f.name) != getattr(base, f.name)}
+
+    @property
+    def label(self) -> str:
+        """``name``, or ``name*`` when any field differs from the named definition."""
+        return self.name + ("*" if self.changes() else "")
 
     def record(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields, with the honest ``name`` (``memae*``), the ``base`` name and the ``changed`` fields."""
+        return {**dataclasses.asdict(self), "name": self.label, "base": self.name, "changed": self.changes()}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Protocol:
+        """The protocol a result recorded (its own fields; data-side entries such as ``gt_source``
+        and derived ones are ignored). Reads records of every vadbench version."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in names}
+        values["name"] = str(record.get("base") or record.get("name", "mnad")).rstrip("*")
+        return cls(**values)
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -78,6 +111,23 @@ def get_protocol(name: str) -> Protocol:
         raise ConfigError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
 
 
+def describe(record: dict[str, Any]) -> str:
+    """One line for tables and the CLI: ``name (drop a/b, normalisation, smoothing, gt source)``,
+    with the fields that differ from the named definition after ``changed:``."""
+    p = Protocol.from_record(record)
+    steps = ([f"{p.detector_normalisation} (in detector)"] if p.detector_normalisation != "none" else []) + \
+        ([p.normalisation] if p.normalisation != "none" or p.detector_normalisation == "none" else [])
+    parts = [f"drop {p.drop_first}/{p.drop_last}", ", then ".join(steps)]
+    if p.smoothing_sigma:
+        parts.append(f"gauss σ={p.smoothing_sigma}")
+    if record.get("gt_source"):
+        parts.append(f"gt {record['gt_source']}")
+    changed = list(p.changes())
+    if changed:
+        parts.append("changed: " + ", ".join(changed))
+    return f"{p.label}, " + ", ".join(parts)
+
+
 # -- per-video processing ---------------------------------------------------------------------
 def fill_nearest(scores: np.ndarray) -> np.ndarray:
     """Replace NaNs by the nearest scored frame's value (edge replication); all-NaN stays NaN."""
@@ -93,15 +143,23 @@ def fill_nearest(scores: np.ndarray) -> np.ndarray:
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
-    """Per-video min-max to [0, 1] with delta = 1e-12 so a constant video gives zeros, not NaN."""
+    """Per-video min-max to [0, 1]: (s − min) / (max − min), NaNs ignored and kept.
+
+    Exactly that formula, with no ε in the denominator (an ε rescales each video by a slightly
+    different factor and so moves frames of different videos past each other). Only a video of
+    zero range, where the formula is 0/0, is guarded: its scores normalise to 0.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores) or np.isnan(scores).all():
+        return scores.copy()
     lo, hi = np.nanmin(scores), np.nanmax(scores)
-    return (scores - lo) / (hi - lo + 1e-12)
+    return (scores - lo) / (hi - lo) if hi > lo else np.where(np.isnan(scores), np.nan, 0.0)
 
 
 def process_video(scores: np.ndarray, labels: np.ndarray, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Apply fill, exclusion, normalisation and smoothing to one video; returns (scores, labels)."""
     if len(scores) != len(labels):
-        raise ValueError(f"{len(scores)} scores for {len(labels)} labels")
+        raise EvaluationError(f"{len(scores)} scores for {len(labels)} labels")
     s = fill_nearest(scores)
     stop = len(s) - protocol.drop_last
     s, y = s[protocol.drop_first:stop], np.asarray(labels)[protocol.drop_first:stop]
@@ -148,7 +206,8 @@ def evaluate(videos: Sequence[tuple[np.ndarray, np.ndarray]], protocol: Protocol
     out: dict[str, Any] = {"frames_evaluated": int(len(scores)), "frames_anomalous": int(labels.sum()),
                            "videos": len(videos)}
     if len(np.unique(labels)) < 2:
-        raise ValueError("the evaluated frames hold only one class; AUC is undefined")
+        raise EvaluationError(f"the {len(labels)} evaluated frames hold only one class under protocol {protocol.label}; "
+                              "AUC is undefined (check drop_first/drop_last and the labels)")
     out["auc_micro"] = float(roc_auc_score(labels, scores))
     out["auc_micro_raw"] = (float(roc_auc_score(np.concatenate([y for _, y in raw]), np.concatenate([s for s, _ in raw])))
                             if raw is not None else float("nan"))

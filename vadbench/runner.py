@@ -5,7 +5,8 @@ A run directory holds::
     config.json    the resolved run: detector (+ source), profile, config, dataset (+ options,
                    cache, preprocessing), seed, epochs, device, protocol
     env.json       versions and hardware
-    checkpoint.pt  training state after the last finished epoch (``--resume`` continues from it)
+    checkpoint.pt  training state after the last finished epoch (``--resume`` continues from it);
+                   removed when the run finishes unless ``--keep-checkpoint`` (model.pt suffices)
     model.pt       the trained detector's state_dict (``vadbench eval`` scores it again)
     train_log.csv  one row per epoch: losses and seconds
     frames.csv     one row per test frame: video, frame, label, score (+ the detector's extras);
@@ -13,7 +14,9 @@ A run directory holds::
     metrics.json   metrics, protocol record, provenance and timings; written last, so its
                    presence means the run is complete
 
-Every file is written atomically.
+Every file is written atomically, and the output folder is checked to be writable before any
+work starts. ``vadbench eval`` never touches these files: it writes its own frames.csv and
+metrics.json into ``evals/<checkpoint>-<protocol>/`` inside the run (or ``--out``).
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ from vadbench.detector import Detector
 from vadbench.errors import ConfigError, RunError
 from vadbench.protocols import Protocol, evaluate, get_protocol
 from vadbench.registry import detectors
-from vadbench.store import atomic_open, atomic_torch_save, read_json, write_json
+from vadbench.store import atomic_open, atomic_torch_save, check_writable, load_torch, read_json, restore, write_json
 from vadbench.training import Trainer, environment, seed_everything
 
 RESERVED_ROW_KEYS = ("detector", "reported")
+CONFIG_KEYS = ("detector", "detector_source", "config", "dataset", "dataset_options", "input", "seed", "epochs",
+               "device", "protocol")  # what eval and --resume read from config.json
+METRICS_KEYS = ("detector", "dataset", "input", "protocol", "auc_micro")  # what tables and --resume read
 
 
 @dataclass
@@ -58,12 +64,13 @@ class RunRequest:
     out: Path | None = None
     resume: bool = False
     overwrite: bool = False
-    protocol: str = "mnad"
+    protocol: str | None = None  # None: the mnad protocol with the detector's own defaults
     protocol_overrides: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
     partial: bool = False
     workers: int = 0
     pixel: bool = False
+    keep_checkpoint: bool = False
     label: str | None = None  # a row name (ablation grids)
 
 
@@ -92,11 +99,21 @@ def build_detector(cls: type[Detector], profile: str | None, overrides: dict[str
     return cls(apply_overrides(config, overrides))
 
 
-def resolve_protocol(name: str, cls: type[Detector], overrides: dict[str, Any]) -> Protocol:
-    """The named protocol, then the detector's literature defaults, then the user's overrides."""
-    base = get_protocol(name)
-    defaults = dataclasses.replace(base, **cls.protocol_defaults) if cls.protocol_defaults else base
-    return defaults.with_overrides(overrides) if overrides else defaults
+DETECTOR_FACTS = ("detector_normalisation",)  # protocol fields that state what a detector's score is, not a choice
+
+
+def resolve_protocol(name: str | None, cls: type[Detector], overrides: dict[str, Any]) -> Protocol:
+    """The protocol a run applies, named honestly.
+
+    With no name: the ``mnad`` protocol with the detector's literature defaults (MNAD-R scores
+    every frame, so it drops none); where they differ from ``mnad`` the record says ``mnad*`` and
+    lists the changed fields. With a name, the user's protocol wins: only the detector's
+    statement of what its score already is (``detector_normalisation``) is added. The user's
+    ``--protocol-set`` overrides come last.
+    """
+    base = get_protocol(name or "mnad")
+    defaults = {k: v for k, v in cls.protocol_defaults.items() if name is None or k in DETECTOR_FACTS}
+    return dataclasses.replace(base, **defaults).with_overrides(overrides)
 
 
 def default_out(req: RunRequest, profile: str | None) -> Path:
@@ -104,8 +121,11 @@ def default_out(req: RunRequest, profile: str | None) -> Path:
     return Path("runs") / req.dataset / f"{req.label or req.detector}{tag}-s{req.seed}"
 
 
-def _check_run_dir(out: Path, req: RunRequest, config: dict[str, Any]) -> None:
-    """Refuse to mix runs: an existing directory needs --resume (same config) or --overwrite."""
+IDENTITY = ("detector", "config", "dataset", "seed", "epochs")  # what a resumed run must share with the stored one
+
+
+def _check_run_dir(out: Path, req: RunRequest, identity: dict[str, Any]) -> None:
+    """Refuse to mix runs: an existing directory needs --resume (same identity) or --overwrite."""
     if not out.exists() or not any(out.iterdir()):
         return
     if req.overwrite:
@@ -113,18 +133,25 @@ def _check_run_dir(out: Path, req: RunRequest, config: dict[str, Any]) -> None:
         return
     if not req.resume:
         state = "a finished" if (out / "metrics.json").exists() else "an unfinished"
-        raise RunError(f"{out} holds {state} run; pass --resume to continue it or --overwrite to replace it")
+        raise RunError(f"{out} holds {state} run; pass --resume to continue it (a finished one is reported "
+                       "as it is) or --overwrite to replace it")
     if (out / "config.json").exists():
-        old = read_json(out / "config.json")
-        keys = ("detector", "config", "dataset", "seed", "epochs")
-        changed = [k for k in keys if old.get(k) != config.get(k)]
+        old = read_json(out / "config.json", CONFIG_KEYS)
+        changed = [k for k in IDENTITY if old.get(k) != identity[k]]
         if changed:
             raise RunError(f"cannot resume {out}: {', '.join(changed)} differ from the stored run")
 
 
 def run(req: RunRequest) -> dict[str, Any]:
-    """Train, score and evaluate; returns the metrics (also written to ``metrics.json``)."""
+    """Train, score and evaluate; returns the metrics (also written to ``metrics.json``).
+
+    Everything that can be refused is checked before any work: the device, the detector and its
+    config, the protocol, the epochs and the output folder. ``--resume`` on a finished run
+    returns its stored metrics and recomputes nothing.
+    """
     device = _resolve_device(req.device)
+    if req.epochs is not None and req.epochs < 0:
+        raise ConfigError(f"--epochs must be >= 0 (0 scores the untrained detector), got {req.epochs}")
     cls = detectors.get(req.detector)
     options = {**req.dataset_options}
     profile = req.profile
@@ -135,6 +162,14 @@ def run(req: RunRequest) -> dict[str, Any]:
     protocol = resolve_protocol(req.protocol, cls, req.protocol_overrides)
     spec = detector.input_spec()
     root = resolve_root(req.dataset, req.root)
+    out = Path(req.out) if req.out else default_out(req, profile)
+    check_writable(out)
+    identity = {"detector": req.detector, "config": to_dict(detector.config), "dataset": req.dataset,
+                "seed": req.seed, "epochs": req.epochs}
+    _check_run_dir(out, req, identity)
+    if req.resume and (out / "metrics.json").exists():
+        console.print(f"{out} is finished; its stored metrics follow (nothing was rerun)")
+        return read_json(out / "metrics.json", METRICS_KEYS)
 
     with progress() as bar:
         task = None
@@ -150,17 +185,12 @@ def run(req: RunRequest) -> dict[str, Any]:
                         on_video=on_video, **options)
     train = cache.train_data()
     config = {
-        "detector": req.detector, "detector_source": f"{cls.__module__}:{cls.__qualname__}",
-        "label": req.label, "profile": profile, "config": to_dict(detector.config),
-        "dataset": req.dataset, "root": str(root) if root else None, "dataset_options": options,
+        **identity, "detector_source": f"{cls.__module__}:{cls.__qualname__}", "label": req.label,
+        "profile": profile, "root": str(root) if root else None, "dataset_options": options,
         "input": dataclasses.asdict(spec),
         "cache": {"path": str(cache.path), "fingerprint": cache.attrs["fingerprint"], "missing": cache.missing},
-        "seed": req.seed, "epochs": req.epochs, "device": device, "protocol": protocol.record(),
-        "deviations": detector.deviations(),
+        "device": device, "protocol": protocol.record(), "deviations": detector.deviations(),
     }
-    out = Path(req.out) if req.out else default_out(req, profile)
-    _check_run_dir(out, req, config)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config)
     write_json(out / "env.json", environment(device))
     console.print(f"[bold]{req.detector}[/] on [bold]{req.dataset}[/] ({spec.key}, profile {profile or 'default'}, "
@@ -169,8 +199,8 @@ def run(req: RunRequest) -> dict[str, Any]:
     detector.to(device)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    if req.resume and (out / "model.pt").exists():
-        detector.load_state_dict(torch.load(out / "model.pt", map_location=device, weights_only=True))
+    if req.resume and (out / "model.pt").exists():  # interrupted after training: score the stored model
+        load_detector_state(detector, out / "model.pt", device)
         history = _read_history(out)
     else:
         with progress() as bar:
@@ -184,10 +214,20 @@ def run(req: RunRequest) -> dict[str, Any]:
     metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel)
     metrics["timings"].update(timings)
     metrics["epochs_trained"] = len(history)
-    result = _provenance(metrics, config)
+    result = _provenance(metrics, {**config, "deviations": detector.deviations()})  # with what scoring met
     write_json(out / "metrics.json", result)
     cache.close()
+    if not req.keep_checkpoint:
+        (out / "checkpoint.pt").unlink(missing_ok=True)
     return result
+
+
+def load_detector_state(detector: Detector, path: Path, device: str) -> None:
+    """Load a ``model.pt`` (or a resume checkpoint's detector part) into ``detector``, or say why not."""
+    state = load_torch(path, device)
+    if isinstance(state, dict) and "detector" in state and "epoch" in state:
+        state = state["detector"]
+    restore(detector, state, path)
 
 
 def _provenance(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -247,12 +287,31 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
     return metrics
 
 
-def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
-    """Recompute the metrics of a finished run from its ``frames.csv`` (no detector needed)."""
+def read_frames(run_dir: Path) -> pd.DataFrame:
+    """A run's ``frames.csv``, checked: the columns every metric needs, labels 0/1, one row per frame."""
     path = Path(run_dir) / "frames.csv"
     if not path.exists():
         raise RunError(f"no frames.csv in {run_dir}")
-    table = pd.read_csv(path, dtype={"video": str})
+    try:
+        table = pd.read_csv(path, dtype={"video": str})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise RunError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in ("video", "frame", "label", "score") if c not in table]
+    if missing:
+        raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")
+    if not table["label"].isin([0, 1]).all() or not pd.api.types.is_numeric_dtype(table["score"]):
+        raise RunError(f"{path} has labels other than 0/1 or non-numeric scores; it is corrupt")
+    return table
+
+
+def recorded_protocol(run_dir: Path) -> Protocol:
+    """The protocol a finished run was evaluated under (from its metrics.json)."""
+    return Protocol.from_record(read_json(Path(run_dir) / "metrics.json", METRICS_KEYS)["protocol"])
+
+
+def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
+    """Recompute the metrics of a finished run from its ``frames.csv`` (no detector needed)."""
+    table = read_frames(run_dir)
     groups = [g for _, g in table.groupby("video", sort=True)]
     pairs = [(g["score"].to_numpy(np.float64), g["label"].to_numpy()) for g in groups]
     raws = [g["raw_score"].to_numpy(np.float64) for g in groups] if "raw_score" in table else None
@@ -260,31 +319,50 @@ def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: str = "cpu",
-                        protocol_name: str | None = None, out: Path | None = None) -> dict[str, Any]:
-    """Score a saved model again (``vadbench eval``) and write fresh frames.csv / metrics.json."""
+                        protocol_name: str | None = None, out: Path | None = None,
+                        overwrite: bool = False) -> dict[str, Any]:
+    """Score a saved model again (``vadbench eval``) into an evaluation folder of its own.
+
+    The run's own files (its training record, metrics.json and frames.csv) are never changed:
+    the evaluation goes to ``<run>/evals/<checkpoint>-<protocol>/`` or ``out``, and its
+    metrics.json carries the run's training figures, marked ``evaluation_of`` the run.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise RunError(f"{run_dir} is not a run directory (no config.json)")
-    config = read_json(run_dir / "config.json")
+    config = read_json(run_dir / "config.json", CONFIG_KEYS)
+    device = _resolve_device(device)
     cls = detectors.get(config["detector"] if config["detector"] in detectors.names() else config["detector_source"])
     detector = cls(apply_overrides(cls.Config(), config["config"]))
     path = Path(checkpoint) if checkpoint else run_dir / "model.pt"
-    if not path.exists():
-        raise RunError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location=device, weights_only=True)
-    detector.load_state_dict(state["detector"] if "detector" in state and "epoch" in state else state)
-    detector.to(_resolve_device(device))
     protocol = (resolve_protocol(protocol_name, cls, {}) if protocol_name
-                else Protocol(**config["protocol"]))
+                else Protocol.from_record(config["protocol"]))
+    target = Path(out) if out else run_dir / "evals" / f"{path.stem}-{protocol.label.replace('*', '_')}"
+    if target.resolve() == run_dir.resolve():
+        raise RunError(f"--out {target} is the run directory itself; an evaluation never replaces the run's files")
+    if (target / "metrics.json").exists() and not overwrite:
+        raise RunError(f"{target} holds an evaluation already; pass --overwrite to replace it or --out elsewhere")
+    check_writable(target)
+    load_detector_state(detector, path, device)
+    detector.to(device)
     spec = detector.input_spec()
     cache = prepare(config["dataset"], spec, config.get("root"), **config["dataset_options"])
-    target = Path(out) if out else run_dir
-    target.mkdir(parents=True, exist_ok=True)
     metrics = score_and_evaluate(detector, cache, protocol, target)
-    result = _provenance({**metrics, "checkpoint": str(path)}, config)
+    trained = _training_record(run_dir)
+    metrics["timings"].update({k: v for k, v in trained.get("timings", {}).items() if k == "train_seconds"})
+    if "epochs_trained" in trained:
+        metrics["epochs_trained"] = trained["epochs_trained"]
+    result = _provenance({**metrics, "checkpoint": str(path), "evaluation_of": str(run_dir)},
+                         {**config, "deviations": detector.deviations()})
     write_json(target / "metrics.json", result)
     cache.close()
     return result
+
+
+def _training_record(run_dir: Path) -> dict[str, Any]:
+    """The finished run's metrics.json (for its training figures), or {} if it never finished."""
+    path = run_dir / "metrics.json"
+    return read_json(path, METRICS_KEYS) if path.exists() else {}
 
 
 def _write_history(out: Path, history: list[dict[str, float]]) -> None:
@@ -294,7 +372,12 @@ def _write_history(out: Path, history: list[dict[str, float]]) -> None:
 
 def _read_history(out: Path) -> list[dict[str, float]]:
     path = out / "train_log.csv"
-    return pd.read_csv(path).to_dict("records") if path.exists() and path.stat().st_size else []
+    if not path.exists() or not path.stat().st_size:
+        return []
+    try:
+        return pd.read_csv(path).to_dict("records")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise RunError(f"{path} is not a readable CSV ({str(exc).splitlines()[0]})") from None
 
 
 def ablation_rows(cls: type[Detector]) -> dict[str, dict[str, Any]]:
@@ -315,7 +398,7 @@ def ablate(req: RunRequest) -> list[dict[str, Any]]:
         sub = dataclasses.replace(req, detector=row.get("detector", req.detector), label=label,
                                   overrides={**overrides, **req.overrides}, out=base / slug)
         if sub.resume and (sub.out / "metrics.json").exists():
-            results.append(read_json(sub.out / "metrics.json"))
+            results.append(read_json(sub.out / "metrics.json", METRICS_KEYS))
             continue
         console.rule(f"ablation row: {label}")
         results.append(run(sub))

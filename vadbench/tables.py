@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from vadbench.errors import RunError
+from vadbench.protocols import describe
 from vadbench.registry import detectors
 from vadbench.store import read_json
 
@@ -37,18 +38,6 @@ def collect(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 def _pct(value: Any) -> str:
     return "" if value is None or pd.isna(value) else f"{100 * float(value):.1f}"
-
-
-def _protocol_name(run: dict[str, Any]) -> str:
-    p = run["protocol"]
-    inside = p.get("detector_normalisation", "none")
-    norm = p["normalisation"] if inside == "none" else f"{inside} (in detector)"
-    parts = [p["name"], f"drop {p['drop_first']}/{p['drop_last']}", norm]
-    if p.get("smoothing_sigma"):
-        parts.append(f"gauss σ={p['smoothing_sigma']}")
-    if p.get("gt_source"):
-        parts.append(f"gt {p['gt_source']}")
-    return ", ".join(parts)
 
 
 def _synthetic_banner(group: list[dict[str, Any]]) -> list[str]:
@@ -82,7 +71,7 @@ def leaderboard(runs: list[dict[str, Any]], out: Path | None) -> str:
             if r.get("deviations"):
                 note += " (deviates: " + ", ".join(f"{k}={v}" for k, v in r["deviations"].items()) + ")"
             run_dir = os.path.relpath(r["run_dir"], out.parent) if out else r["run_dir"]
-            cells = [f"{r.get('label') or r['detector']}{note}", "vadbench", _protocol_name(r),
+            cells = [f"{r.get('label') or r['detector']}{note}", "vadbench", describe(r["protocol"]),
                      f"{spec['height']}×{spec['width']} {spec['color']}" + (f", profile {r['profile']}" if r.get("profile") else ""),
                      str(r.get("epochs_trained", r.get("epochs", ""))), str(r["seed"])]
             cells += [_pct(r.get(k)) for k, _ in METRICS]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from vadbench.errors import RunError
-from vadbench.store import atomic_torch_save
+from vadbench.store import atomic_torch_save, load_torch, restore
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -93,12 +93,14 @@ class Trainer:
         """
         start = 0
         if self.resume and self.checkpoint is not None and self.checkpoint.exists():
-            state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
-            detector.load_state_dict(state["detector"])
+            state = load_torch(self.checkpoint, self.device)
+            if not isinstance(state, dict) or not {"detector", "train", "rng", "epoch"} <= set(state):
+                raise RunError(f"checkpoint {self.checkpoint} is not a vadbench training checkpoint")
+            restore(detector, state["detector"], self.checkpoint)
             for key, obj in stateful.items():
                 if key not in state["train"]:
                     raise RunError(f"checkpoint {self.checkpoint} has no {key!r} state to resume from")
-                obj.load_state_dict(state["train"][key])
+                restore(obj, state["train"][key], self.checkpoint)
             torch.set_rng_state(state["rng"]["torch"])
             self.history = [dict(row) for row in state.get("history", [])]
             start = int(state["epoch"]) + 1

@@ -16,7 +16,7 @@ without per-video normalisation (e.g. ``--protocol raw``), because both are affi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -24,10 +24,10 @@ import torch
 from baselines.convae.model import CUBOID, MIN_SIDE, ConvAENet
 from baselines.reported import REPORTED, SOURCES
 from baselines.sliding import window_scores
-from vadbench import ClipSpec, Detector, InputSpec, VideoScores, register_detector
+from vadbench import ClipSpec, Detector, InputSpec, Range, VideoScores, register_detector
+from vadbench.protocols import minmax
 from vadbench.errors import ConfigError, DatasetError
 
-DELTA = 1e-12  # keeps a constant video's regularity finite, as in the harness's min-max
 
 
 @dataclass
@@ -35,30 +35,31 @@ class ConvAEConfig:
     height: int = 227
     width: int = 227
     skips: tuple[int, ...] = (1, 2, 3)  # temporal augmentation: cuboids of every 1st, 2nd, 3rd frame
-    stride: int = 1  # a training cuboid starts every `stride` frames (released code: 5)
-    epochs: int = 50
-    batch_size: int = 32
+    stride: Annotated[int, Range(ge=1)] = 1  # a training cuboid starts every `stride` frames (released code: 5)
+    epochs: Annotated[int, Range(ge=0)] = 50
+    batch_size: Annotated[int, Range(ge=1)] = 32
     optimizer: Literal["adam", "adagrad"] = "adam"  # paper and code: AdaGrad
-    lr: float = 1e-4
-    weight_decay: float = 5e-4
+    lr: Annotated[float, Range(gt=0)] = 1e-4
+    weight_decay: Annotated[float, Range(ge=0)] = 5e-4
     mean: Literal["frame", "scalar"] = "frame"  # training mean frame (paper) or a constant 0.5
     output: Literal["linear", "tanh"] = "linear"  # released code: tanh
     error: Literal["sse", "frobenius", "paper_l1"] = "sse"  # code: frobenius; paper: sum of |r|
     anchor: Literal["center", "last"] = "center"  # the frame a cuboid's error belongs to
     score: Literal["error", "regularity", "regularity_max"] = "error"
-    score_batch: int = 32
+    score_batch: Annotated[int, Range(ge=1)] = 32
 
 
 def regularity(e: np.ndarray, denominator: Literal["range", "max"] = "range") -> np.ndarray:
     """Regularity s(t) of one video's errors ``e`` (NaN frames ignored, and kept NaN).
 
-    ``range``: 1 - (e - min e)/(max e - min e), as the released code computes it.
-    ``max``: 1 - (e - min e)/max e, the formula printed in the paper.
+    ``range``: 1 - (e - min e)/(max e - min e), as the released code computes it (the harness's
+    per-video min-max, zero range guarded to 0 the same way).
+    ``max``: 1 - (e - min e)/max e, the formula printed in the paper (max e = 0 gives 1).
     """
-    if np.isnan(e).all():
-        return e.copy()
-    low, high = np.nanmin(e), np.nanmax(e)
-    return 1.0 - (e - low) / ((high - low if denominator == "range" else high) + DELTA)
+    if denominator == "range" or np.isnan(e).all():
+        return 1.0 - minmax(e)
+    high = np.nanmax(e)
+    return 1.0 - (e - np.nanmin(e)) / high if high > 0 else np.where(np.isnan(e), np.nan, 1.0)
 
 
 @register_detector("convae")
@@ -75,10 +76,8 @@ class ConvAE(Detector):
         cfg = self.config
         if min(cfg.height, cfg.width) < MIN_SIDE:
             raise ConfigError(f"convae needs frames of at least {MIN_SIDE}x{MIN_SIDE}, got {cfg.height}x{cfg.width}")
-        counts = {"stride": cfg.stride, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                  "score_batch": cfg.score_batch, "skips": min(cfg.skips, default=0)}
-        if min(counts.values()) < 1:
-            raise ConfigError(f"convae: {', '.join(f'{k}={v}' for k, v in counts.items() if v < 1)} must be >= 1")
+        if min(cfg.skips, default=0) < 1:
+            raise ConfigError(f"convae: skips={min(cfg.skips, default=0)} is out of range: every skip must be >= 1")
         self.net = self._network()
         self.mean = torch.full((cfg.height, cfg.width), 0.5)
 

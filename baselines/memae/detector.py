@@ -12,14 +12,14 @@ p = 1 - (e - min e)/(max e - min e) is the harness's ``per_video_minmax`` of e (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
 from baselines.memae.model import CLIP, SIDE_MULTIPLE, MemAENet, entropy
 from baselines.reported import REPORTED, SOURCES, auc
 from baselines.sliding import window_scores
-from vadbench import ClipSpec, Detector, InputSpec, VideoScores, register_detector
+from vadbench import ClipSpec, Detector, InputSpec, Range, VideoScores, register_detector
 from vadbench.errors import ConfigError
 from vadbench.tensors import to_network
 
@@ -29,14 +29,14 @@ class MemAEConfig:
     height: int = 256
     width: int = 256
     memory: bool = True  # false: AE-Conv3D, the same network without the memory
-    memory_items: int = 2000
-    shrink: float = 0.0025  # hard-shrinkage threshold lambda (released scripts); 0 = no shrinkage
-    entropy_weight: float = 0.0002
-    stride: int = 1  # a training clip starts every `stride` frames
-    epochs: int = 60
-    batch_size: int = 14
-    lr: float = 1e-4
-    score_batch: int = 16
+    memory_items: Annotated[int, Range(ge=1)] = 2000
+    shrink: Annotated[float, Range(ge=0, lt=1)] = 0.0025  # hard-shrinkage threshold lambda (released scripts); 0 = none
+    entropy_weight: Annotated[float, Range(ge=0)] = 0.0002
+    stride: Annotated[int, Range(ge=1)] = 1  # a training clip starts every `stride` frames
+    epochs: Annotated[int, Range(ge=0)] = 60
+    batch_size: Annotated[int, Range(ge=1)] = 14
+    lr: Annotated[float, Range(gt=0)] = 1e-4
+    score_batch: Annotated[int, Range(ge=1)] = 16
 
 
 @dataclass
@@ -64,13 +64,6 @@ class MemAE(Detector):
         if cfg.height % SIDE_MULTIPLE or cfg.width % SIDE_MULTIPLE or min(cfg.height, cfg.width) < SIDE_MULTIPLE:
             raise ConfigError(f"memae needs frame sides that are positive multiples of {SIDE_MULTIPLE}, "
                               f"got {cfg.height}x{cfg.width}")
-        counts = {"memory_items": cfg.memory_items, "stride": cfg.stride, "epochs": cfg.epochs,
-                  "batch_size": cfg.batch_size, "score_batch": cfg.score_batch}
-        if min(counts.values()) < 1:
-            raise ConfigError(f"memae: {', '.join(f'{k}={v}' for k, v in counts.items() if v < 1)} must be >= 1")
-        if not 0.0 <= cfg.shrink < 1.0 or cfg.entropy_weight < 0.0:
-            raise ConfigError(f"memae: shrink must lie in [0, 1) and entropy_weight be >= 0, "
-                              f"got {cfg.shrink} and {cfg.entropy_weight}")
         self.net = self._network()
 
     def _network(self) -> MemAENet:

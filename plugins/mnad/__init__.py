@@ -4,7 +4,7 @@ Registered as ``mnad-p`` and ``mnad-r`` through entry points; see ``README.md`` 
 for the settings, the paper-versus-code switches and loading official weights.
 """
 
-from plugins.mnad.detector import MNAD, MNADConfig, MNADP, MNADPConfig, MNADR, MNADRConfig
+from plugins.mnad.detector import MNAD, MNADConfig, MNADP, MNADPConfig, MNADR, MNADRConfig, fuse
 from plugins.mnad.official import load_official
 
-__all__ = ["MNAD", "MNADConfig", "MNADP", "MNADPConfig", "MNADR", "MNADRConfig", "load_official"]
+__all__ = ["MNAD", "MNADConfig", "MNADP", "MNADPConfig", "MNADR", "MNADRConfig", "fuse", "load_official"]

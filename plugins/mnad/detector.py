@@ -13,14 +13,15 @@ video).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vadbench import ClipSpec, Detector, VideoScores, register_detector
+from vadbench import ClipSpec, Detector, Range, VideoScores, register_detector
 from vadbench.errors import ConfigError, DatasetError, RunError
+from vadbench.protocols import minmax
 from vadbench.tensors import stack_time, to_network
 
 from plugins.mnad import memory as mem
@@ -30,8 +31,6 @@ from plugins.mnad.reported import TABLE1, table2_rows
 if TYPE_CHECKING:
     from vadbench.data.cache import TrainData, Video
     from vadbench.training import Trainer
-
-_DELTA = 1e-12  # added to the per-video min-max denominators (the official code has none: NaN on constant videos)
 
 
 @dataclass
@@ -46,14 +45,14 @@ class MNADConfig:
     width: int = 256
     color: Literal["rgb"] = "rgb"
     channel_order: Literal["bgr", "rgb"] = "bgr"  # the official reader decodes with OpenCV: BGR
-    epochs: int = 60
-    batch_size: int = 4
-    lr: float = 2e-4  # the paper gives 2e-5 for MNAD-R; the official code uses 2e-4 for both
-    items: int = 10  # M
-    feature_dim: int = 512  # C
-    lambda_c: float = 0.1
-    lambda_s: float = 0.1
-    alpha: float = 0.6
+    epochs: Annotated[int, Range(ge=0)] = 60
+    batch_size: Annotated[int, Range(ge=1)] = 4
+    lr: Annotated[float, Range(gt=0)] = 2e-4  # the paper gives 2e-5 for MNAD-R; the official code uses 2e-4 for both
+    items: Annotated[int, Range(ge=1)] = 10  # M
+    feature_dim: Annotated[int, Range(ge=1)] = 512  # C
+    lambda_c: Annotated[float, Range(ge=0)] = 0.1
+    lambda_s: Annotated[float, Range(ge=0)] = 0.1
+    alpha: Annotated[float, Range(ge=0, le=1)] = 0.6
     threshold: float = 0.01
     memory: bool = True  # False: the no-memory baseline (decoder reads z; PSNR-only score)
     nomem_l2: bool = False  # no-memory baseline only: feed the L2-normalised z instead of z
@@ -64,16 +63,12 @@ class MNADConfig:
     compactness: Literal["mse", "l2"] = "mse"  # paper eq. 10: "l2"
     feature_distance: Literal["mse", "l2"] = "mse"  # paper eq. 14: "l2"
     point_score: Literal["code", "paper"] = "code"  # paper eq. 13: "paper"
-    score_chunk: int = 8  # test frames encoded together (speed and memory only)
+    exact_prediction: Literal["no_update", "update"] = "no_update"  # ε = 0/0: NaN in the official code, so no update
+    score_chunk: Annotated[int, Range(ge=1)] = 8  # test frames encoded together (speed and memory only)
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
             raise ConfigError(f"height and width must be multiples of 8 (three poolings), got {self.height}x{self.width}")
-        for name in ("epochs", "batch_size", "score_chunk", "feature_dim"):
-            if getattr(self, name) < (0 if name == "epochs" else 1):
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha (the PSNR weight of the score) must lie in [0, 1], got {self.alpha}")
         if self.memory and self.items < 2:
             raise ConfigError(f"items must be at least 2 (the separateness loss needs a second-nearest item), got {self.items}")
         if not self.memory and (self.alpha != 1.0 or self.test_update or self.lambda_c or self.lambda_s):
@@ -100,7 +95,7 @@ class MNADRConfig(MNADConfig):
 
 # Settings whose non-default value is a paper variant or another deviation from the official code.
 _VARIANTS = ("channel_order", "lr", "memory_reset", "update_norm", "mem_init", "compactness", "feature_distance",
-             "point_score", "nomem_l2")
+             "point_score", "nomem_l2", "exact_prediction")
 
 # Sizes: "cpu" changes only resolution and epochs (spec: 256x256 x 60 epochs is a GPU recipe).
 _PROFILES: dict[str, dict[str, Any]] = {
@@ -138,6 +133,7 @@ class MNAD(Detector):
         self.net: MNADNet | None = None
         self.memory: torch.Tensor | None = None  # the trained (or training) items, [M, C]
         self._test_memory: torch.Tensor | None = None  # carried across test videos; None = start from self.memory
+        self._degenerate: list[str] = []  # "video: stream" whose per-video range was zero in this test pass
 
     # -- construction ---------------------------------------------------------------------------
     def _build(self, seed: int) -> None:
@@ -166,9 +162,13 @@ class MNAD(Detector):
         return self
 
     def deviations(self) -> dict[str, Any]:
-        """Settings that differ from the official code (spec 0.4: a run records its deviations)."""
+        """Settings that differ from the official code, and the degenerate videos scoring met (a run
+        records both: the harness asks again after scoring)."""
         official = type(self.config)()
         out = {k: getattr(self.config, k) for k in _VARIANTS if getattr(self.config, k) != getattr(official, k)}
+        if self._degenerate:
+            out["zero_range_minmax"] = ("normalised to 0 where the official code divides 0 by 0 (NaN): "
+                                        + ", ".join(self._degenerate))
         if self.history == 0 and self.config.lambda_c != self.config.lambda_s:
             out["loss_weights"] = ("unequal; the official MNAD-R script would have swapped them (spec 4.9): "
                                    f"lambda_c={self.config.lambda_c} applied to compactness as named")
@@ -255,21 +255,30 @@ class MNAD(Detector):
     def reset(self) -> None:
         """Start a fresh test pass: the next video starts from the trained memory."""
         self._test_memory = None
+        self._degenerate = []
+
+    @property
+    def test_memory(self) -> torch.Tensor | None:
+        """The items the next test video starts from (a copy): the trained items after
+        :meth:`reset`, else those left by the videos scored since. None without memory."""
+        memory = self._test_memory if self._test_memory is not None else self.memory
+        return None if memory is None else memory.detach().clone()
 
     def _errors(self, frame: torch.Tensor, target01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame of a batch: pixel MSE on the [0, 1] scale and the regular score ε (spec 6.2).
 
         ε = Σ w·e / Σ w with w = 1 − exp(−e), where e is the squared error of every element
         (official code) or the L2 colour distance of every pixel (``point_score='paper'``).
-        0/0 (an exact prediction) counts as 0.
+        An exact prediction gives 0/0: NaN as in the official code, so ``ε < γ`` fails and the
+        memory is not updated; ``exact_prediction='update'`` counts it as 0 instead.
         """
         err = ((frame + 1) / 2 - target01) ** 2
         mse = err.mean(dim=(1, 2, 3))
         if self.config.point_score == "paper":
             err = err.sum(dim=1).sqrt()
         weight = 1 - torch.exp(-err)
-        num, den = (weight * err).flatten(1).sum(1), weight.flatten(1).sum(1)
-        return mse, torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), 0.0)
+        eps = (weight * err).flatten(1).sum(1) / weight.flatten(1).sum(1)
+        return mse, eps.nan_to_num(0.0) if self.config.exact_prediction == "update" else eps
 
     def _check_video(self, video: Video) -> None:
         cfg = self.config
@@ -316,21 +325,23 @@ class MNAD(Detector):
                                                         cfg.update_norm), memory)
         if memory is not None and cfg.memory_reset == "none":
             self._test_memory = memory
-        return self._scores(len(video), stats.cpu().double().numpy())
+        return self._scores(video.name, len(video), stats.cpu().double().numpy())
 
-    def _scores(self, n_frames: int, stats: np.ndarray) -> VideoScores:
-        """Per-video min-max of each stream, α-fusion, NaN for the k unscored first frames (spec 6.4)."""
+    def _scores(self, video: str, n_frames: int, stats: np.ndarray) -> VideoScores:
+        """The official fusion of the per-frame streams (:func:`fuse`), NaN for the k unscored first frames."""
         cfg, k = self.config, self.history
         psnr = 10 * np.log10(1 / np.maximum(stats[:, 0], 1e-10))
         columns = {"psnr": psnr}
-        normality = _minmax(psnr)
+        distance = None
         if cfg.memory:
             columns.update(feature_distance=stats[:, 1], regular_score=stats[:, 2], memory_updated=stats[:, 3])
-            if cfg.alpha < 1:
-                normality = cfg.alpha * normality + (1 - cfg.alpha) * (1 - _minmax(stats[:, 1]))
+            distance = stats[:, 1] if cfg.alpha < 1 else None
+        self._degenerate += [f"{video}: {name}" for name, x in (("psnr", psnr), ("feature_distance", distance))
+                             if x is not None and len(x) and x.min() == x.max()]
         pad = np.full(min(k, n_frames), np.nan)
         extras = {name: np.concatenate([pad, column]) for name, column in columns.items()}
-        return VideoScores(np.concatenate([pad, 1 - normality]), extras=extras, raw=np.concatenate([pad, -psnr]))
+        return VideoScores(np.concatenate([pad, fuse(psnr, distance, cfg.alpha)]), extras=extras,
+                           raw=np.concatenate([pad, -psnr]))
 
     # -- persistence ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -375,11 +386,21 @@ def make_optimizer(params: Any, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-FUSION = "per_video_minmax per stream (PSNR; feature distance when alpha < 1), alpha-fused"  # spec 6.4, in _scores
+FUSION = "per_video_minmax per stream (PSNR; feature distance when alpha < 1), alpha-fused"  # what fuse() does
 
 
-def _minmax(x: np.ndarray) -> np.ndarray:
-    return (x - x.min()) / (x.max() - x.min() + _DELTA) if len(x) else x
+def fuse(psnr: np.ndarray, feature_distance: np.ndarray | None, alpha: float) -> np.ndarray:
+    """The official score of one video from its per-frame streams: the abnormality 1 − s with
+    s = α·P̃ + (1 − α)·(1 − D̃), P̃ and D̃ the per-video min-max of PSNR and feature distance.
+
+    Computed in the official order of operations, so s equals the official normality score to
+    the last bit and its ties stay ties. A stream of zero range (the official code: 0/0 = NaN)
+    normalises to 0. ``feature_distance=None`` (or α = 1) scores by PSNR alone.
+    """
+    normality = minmax(psnr)
+    if feature_distance is not None and alpha < 1:
+        normality = alpha * normality + (1 - alpha) * (1 - minmax(feature_distance))
+    return 1 - normality
 
 
 @register_detector("mnad-p")
