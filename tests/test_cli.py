@@ -82,3 +82,76 @@ def test_a_broken_entry_point_is_listed_with_its_error_and_the_rest_still_run(tm
     assert "broken: ImportError: needs a GPU library that is not installed" in text
     used = subprocess.run([str(BIN), "run", "broken"], capture_output=True, text=True, env=env)
     assert used.returncode == 2 and "detector 'broken' cannot be used: broken: ImportError" in used.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "framediff", "--nosuch"), "No such option: --nosuch"),
+    (("eval",), "Missing argument"),
+    (("run", "framediff", "--epochs", "abc"), "Invalid value for '--epochs'"),
+    (("run", "framediff", "--epochs", "-1"), "--epochs must be >= 0"),
+    (("run", "convae", "--set", "lr=-1"), "lr=-1.0 is out of range: lr must be > 0"),
+    (("run", "convae", "--set", "batch_size=-2"), "batch_size=-2 is out of range: batch_size must be >= 1"),
+    (("run", "mnad-p", "--set", "lr=nan"), "lr: expected float"),
+    (("run", "framediff", "--protocol-set", "drop_first=-3"), "drop_first and drop_last must be >= 0"),
+    (("datasets", "nosuch"), "No such command"),
+])
+def test_usage_errors_and_bad_settings_are_one_line_before_any_work(args, message, tmp_path):
+    result = vadbench(*args, cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+def test_version_and_help_exit_0():
+    from vadbench import __version__
+
+    for args in (("--version",), ("version",)):
+        r = vadbench(*args)
+        assert r.returncode == 0 and r.stdout.strip() == __version__
+    assert vadbench("--help").returncode == 0 and vadbench().returncode == 0
+
+
+def test_a_failed_verification_exits_non_zero(tmp_path):
+    (tmp_path / "training" / "frames" / "01").mkdir(parents=True)
+    (tmp_path / "testing" / "frames" / "01").mkdir(parents=True)
+    r = vadbench("datasets", "verify", "ped2", "--root", tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr + r.stdout
+
+
+def test_the_protocol_name_says_when_a_detector_changed_it(tmp_path):
+    """MNAD's own defaults differ from the mnad protocol: the record says mnad* and lists them."""
+    from vadbench.protocols import Protocol, get_protocol
+    from vadbench.registry import detectors
+    from vadbench.runner import resolve_protocol
+
+    cls = detectors.get("mnad-r")
+    default = resolve_protocol(None, cls, {})
+    assert default.label == "mnad*" and set(default.changes()) == {"drop_first", "normalisation", "detector_normalisation"}
+    named = resolve_protocol("memae", cls, {})  # the user's named protocol wins; only the detector's fact is added
+    assert (named.drop_first, named.drop_last, named.normalisation) == (8, 7, "per_video_minmax")
+    assert named.label == "memae*" and list(named.changes()) == ["detector_normalisation"]
+    assert resolve_protocol("memae", detectors.get("framediff"), {}).record()["name"] == "memae"
+    overridden = resolve_protocol("memae", detectors.get("framediff"), {"drop_first": "4"})
+    assert overridden.record()["name"] == "memae*" and overridden.record()["changed"] == {"drop_first": 4}
+    # an old record that carried a plain name with other fields is read back honestly
+    old = {**get_protocol("mnad").record(), "name": "mnad", "normalisation": "none"}
+    assert Protocol.from_record(old).label == "mnad*"
+
+
+def test_metrics_recomputes_under_the_runs_own_protocol_by_default(tmp_path):
+    out = tmp_path / "fd"
+    assert vadbench("run", "framediff", "--out", out, "--protocol", "memae").returncode == 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["protocol"]["name"] == "memae"
+    again = vadbench("metrics", out)
+    assert again.returncode == 0 and f"{100 * stored['auc_micro']:.2f} %" in again.stderr and "memae" in again.stderr
+    other = vadbench("metrics", out, "--protocol", "mnad")
+    assert other.returncode == 0 and f"{100 * stored['auc_micro']:.2f} %" not in other.stderr
+
+
+def test_running_the_same_command_twice_with_resume_reports_the_finished_run(tmp_path):
+    first = vadbench("run", "framediff", "--resume", cwd=tmp_path)
+    second = vadbench("run", "framediff", "--resume", cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "nothing was rerun" in second.stderr
+    m = json.loads(next((tmp_path / "runs").rglob("metrics.json")).read_text())
+    assert f"{100 * m['auc_micro']:.2f} %" in second.stderr

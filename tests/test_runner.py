@@ -70,6 +70,33 @@ def test_same_seed_same_scores_and_eval_reproduces(tmp_path, tiny_registered):
     assert me["auc_micro"] == pytest.approx(ma["auc_micro"])
 
 
+def test_eval_keeps_the_training_record_and_overwrites_nothing(tmp_path, tiny_registered):
+    out = tmp_path / "run"
+    trained = run(RunRequest("toy", dataset="tiny", out=out))
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "frames.csv", "config.json")}
+    again = evaluate_checkpoint(out, protocol_name="raw")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    target = out / "evals" / "model-raw"
+    assert (target / "metrics.json").exists() and (target / "frames.csv").exists()
+    assert again["evaluation_of"] == str(out) and again["protocol"]["name"] == "raw"
+    assert again["epochs_trained"] == trained["epochs_trained"] == 3
+    assert again["timings"]["train_seconds"] == trained["timings"]["train_seconds"] > 0
+    with pytest.raises(RunError, match="holds an evaluation already"):
+        evaluate_checkpoint(out, protocol_name="raw")
+    evaluate_checkpoint(out, protocol_name="raw", overwrite=True)
+    with pytest.raises(RunError, match="the run directory itself"):
+        evaluate_checkpoint(out, out=out)
+
+
+def test_a_detector_default_protocol_is_recorded_as_changed(tmp_path, tiny_registered, monkeypatch):
+    monkeypatch.setattr(ToyAE, "protocol_defaults", {"drop_first": 0}, raising=False)
+    default = run(RunRequest("toy", dataset="tiny", out=tmp_path / "d", epochs=1))
+    assert default["protocol"]["name"] == "mnad*" and default["protocol"]["changed"] == {"drop_first": 0}
+    assert default["frames_evaluated"] == 24
+    named = run(RunRequest("toy", dataset="tiny", out=tmp_path / "m", epochs=1, protocol="mnad"))
+    assert named["protocol"]["name"] == "mnad" and named["frames_evaluated"] == 24 - 2 * 4  # the user's protocol won
+
+
 def test_bad_settings_and_protocol_fields_are_config_errors(tmp_path, tiny_registered):
     with pytest.raises(ConfigError, match="unknown setting 'lrr'"):
         run(RunRequest("toy", dataset="tiny", out=tmp_path / "x", overrides={"lrr": "1"}))
