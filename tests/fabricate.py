@@ -9,6 +9,7 @@ put in place of the official ones with ``monkeypatch``.
 from __future__ import annotations
 
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -38,24 +39,34 @@ def mask(anomalous: bool) -> np.ndarray:
     return m
 
 
+def write_image(path: Path, image: np.ndarray) -> None:
+    """``cv2.imwrite`` for any path: OpenCV crashes on a name that is not UTF-8, Python does not."""
+    ok, data = cv2.imencode(path.suffix, image)
+    assert ok, path
+    path.write_bytes(data.tobytes())
+
+
 def write_frames(folder: Path, video: int, n: int, name: str = "{:03d}", ext: str = ".jpg", first: int = 0,
                  color: bool = False) -> None:
     """``n`` frames named ``name.format(first + i) + ext``; colour frames are written as BGR."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         img = frame(value(video, i), color)
-        cv2.imwrite(str(folder / (name.format(first + i) + ext)), img[:, :, ::-1] if color else img)
+        write_image(folder / (name.format(first + i) + ext), img[:, :, ::-1] if color else img)
 
 
 def write_video(path: Path, video: int, n: int, color: bool = True) -> None:
-    """An MJPG ``.avi`` of ``n`` frames (RGB content written as BGR)."""
+    """An MJPG ``.avi`` of ``n`` frames (RGB content written as BGR), at any path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (W, H))
-    assert writer.isOpened()
-    for i in range(n):
-        img = frame(value(video, i), color)
-        writer.write(img[:, :, ::-1].copy() if color else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
-    writer.release()
+    with tempfile.TemporaryDirectory() as folder:  # OpenCV writes to a plain name only
+        plain = Path(folder) / "video.avi"
+        writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"MJPG"), 25, (W, H))
+        assert writer.isOpened()
+        for i in range(n):
+            img = frame(value(video, i), color)
+            writer.write(img[:, :, ::-1].copy() if color else cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+        writer.release()
+        path.write_bytes(plain.read_bytes())
 
 
 def labels_from(intervals: Sequence[tuple[int, int]], n: int) -> np.ndarray:

@@ -90,6 +90,7 @@ def test_truncated_video_is_an_error_naming_it(tmp_path):
 def test_video_entries_lists_videos_and_frame_folders(tmp_path):
     write_video(tmp_path / "b.avi", 1, 2)
     write_frames(tmp_path / "a", 1, 2)
-    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty").mkdir()  # listed, so that the adapter reports it by name (tests/test_bad_inputs.py)
+    (tmp_path / ".cache").mkdir()
     (tmp_path / "readme.txt").write_text("x")
-    assert [p.name for p in video_entries(tmp_path)] == ["a", "b.avi"]
+    assert [p.name for p in video_entries(tmp_path)] == ["a", "b.avi", "empty"]

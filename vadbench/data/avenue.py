@@ -22,10 +22,11 @@ from typing import Any
 
 
 from vadbench import register_dataset
-from vadbench.data.frames import FrameSource, is_video_file
+from vadbench.data.frames import FrameSource, in_file, is_video_file
 from vadbench.data.labels import avenue_mask_labels, avenue_masks, load_anopred_mat
 from vadbench.data.layout import (Facts, FileAdapter, LabelSource, Scan, SplitFacts, concatenated_labels,
                                   first_existing, interval_labels)
+from vadbench.data.source import printable
 from vadbench.errors import ConfigError, DatasetError
 
 _TRAIN = (1364, 1511, 1487, 1511, 815, 1511, 1099, 1017, 1391, 1223, 781, 145, 366, 510, 353, 244)
@@ -43,7 +44,8 @@ def _numbered(folder: Path, videos: bool) -> dict[str, FrameSource]:
         if wanted and stem.isdigit():
             name = f"{int(stem):02d}"
             if name in found:
-                raise DatasetError(f"{found[name].path.name} and {path.name} in {folder} are both video {name}")
+                raise DatasetError(f"{printable(found[name].path.name)} and {printable(path.name)} in "
+                                   f"{printable(folder)} are both video {name}")
             found[name] = FrameSource(path, name)
     return dict(sorted(found.items()))
 
@@ -91,7 +93,7 @@ class Avenue(FileAdapter):
             match = _MASK_FILE.fullmatch(path.name)
             if match and f"{int(match.group(1)):02d}" in videos["test"]:
                 mask_files[f"{int(match.group(1)):02d}"] = path
-        masks = {name: (lambda path=path: avenue_masks(path)) for name, path in mask_files.items()}
+        masks = {name: (lambda path=path: in_file(path, avenue_masks(path))) for name, path in mask_files.items()}
         labels, alternatives = self._labels(places, mask_files, mask_dir)
         return Scan(layout, videos, labels, masks, f"{mask_dir.name}/N_label.mat" if mask_files else "none",
                     sorted(mask_files.values()), alternatives)
@@ -113,10 +115,11 @@ class Avenue(FileAdapter):
                                        sorted(mask_files.values())))
         if not sources:
             raise DatasetError(f"avenue: no frame labels found; looked for avenue.mat, frame_labels_avenue.npy and "
-                               f"ground_truth_demo/testing_label_mask/N_label.mat in {' and '.join(map(str, places))}")
+                               f"ground_truth_demo/testing_label_mask/N_label.mat in "
+                               f"{' and '.join(map(printable, places))}")
         version = self.options.get("labels") or sources[0].gt_source
         chosen = next((s for s in sources if s.gt_source == version), None)
         if chosen is None:
             wanted = "avenue.mat or frame_labels_avenue.npy" if version == "interval" else "testing_label_mask/N_label.mat"
-            raise DatasetError(f"avenue: labels={version} needs {wanted} in {' or '.join(map(str, places))}")
+            raise DatasetError(f"avenue: labels={version} needs {wanted} in {' or '.join(map(printable, places))}")
         return chosen, [s for s in sources if s is not chosen]

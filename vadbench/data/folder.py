@@ -25,6 +25,7 @@ from vadbench import register_dataset
 from vadbench.data.frames import FrameSource, frame_source, video_entries
 from vadbench.data.labels import intervals_to_labels, load_interval_csv
 from vadbench.data.layout import FileAdapter, LabelSource, Scan, SplitFacts, per_video_labels
+from vadbench.data.source import printable
 from vadbench.errors import DatasetError
 
 
@@ -43,7 +44,7 @@ class Folder(FileAdapter):
             path = Path(option).expanduser()
             path = path if path.is_absolute() else self.root / path
             if not path.exists():
-                raise DatasetError(f"folder: label file {path} not found")
+                raise DatasetError(f"folder: label file {printable(path)} not found")
             return path
         return next((p for p in (self.root / "labels.csv", self.root / "labels") if p.exists()), None)
 
@@ -53,21 +54,22 @@ class Folder(FileAdapter):
         videos = {split: self._videos(self.root / split) for split in ("train", "test")}
         path = self.labels_path()
         if path is None:
-            raise DatasetError(f"folder: the test videos need labels: add {self.root / 'labels.csv'} (columns "
-                               f"video,start,end) or {self.root / 'labels'}/<video>.npy, or pass the labels option")
+            raise DatasetError(f"folder: the test videos need labels: add {printable(self.root / 'labels.csv')} "
+                               f"(columns video,start,end) or {printable(self.root / 'labels')}/<video>.npy, or pass "
+                               f"the labels option")
         if path.is_dir():
-            files = {p.stem: p for p in sorted(path.glob("*.npy"))}
-            labels = per_video_labels(files, f"{path}/*.npy", "npy")
+            files = {printable(p.stem): p for p in sorted(path.glob("*.npy"))}  # named as their videos are
+            labels = per_video_labels(files, f"{printable(path)}/*.npy", "npy")
             labelled = set(files)
         else:
             intervals = load_interval_csv(path)
             labelled = set(intervals)
 
             def read(counts: dict[str, int]) -> dict[str, Any]:
-                return {name: intervals_to_labels(intervals.get(name, []), n, name, str(path), first=0)
+                return {name: intervals_to_labels(intervals.get(name, []), n, name, printable(path), first=0)
                         for name, n in counts.items()}
 
-            labels = LabelSource(path.name, "csv", read, [path])
+            labels = LabelSource(printable(path.name), "csv", read, [path])
         self._expected_test = tuple(sorted(labelled | set(videos["test"])))
         return Scan("train/ and test/", videos, labels)
 
@@ -77,8 +79,8 @@ class Folder(FileAdapter):
         for path in video_entries(folder):
             source = frame_source(path)
             if source.video in found:
-                raise DatasetError(f"{found[source.video].path.name} and {path.name} in {folder} are both video "
-                                   f"{source.video!r}; rename one")
+                raise DatasetError(f"{printable(found[source.video].path.name)} and {printable(path.name)} in "
+                                   f"{printable(folder)} are both video {source.video!r}; rename one")
             found[source.video] = source
         return found
 

@@ -19,12 +19,12 @@ from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from vadbench.data.frames import FrameSource, numbering_gaps
+from vadbench.data.frames import FrameSource, Located, numbering_gaps, one_size
 from vadbench.data.labels import Interval, check_length, intervals_to_labels, load_npy_labels, split_concatenated
-from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
+from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing, printable
 from vadbench.errors import ConfigError, DatasetError
 
-MaskSource = Callable[[], Iterator[np.ndarray]]
+MaskSource = Callable[[], Iterator[Located]]  # a video's masks in frame order, each with where it was read
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,10 @@ class LabelSource:
 
 @dataclass
 class Scan:
-    """A dataset root as found: its layout, each video's frames, the labels and the masks."""
+    """A dataset root as found: its layout, each video's frames, the labels and the masks.
+
+    ``masks`` are unchecked; :meth:`FileAdapter.mask_stream` gives them checked against the frames.
+    """
 
     layout: str
     videos: dict[str, dict[str, FrameSource]]
@@ -143,16 +146,34 @@ class FileAdapter(DatasetAdapter):
         with self._lock:
             if self._scan is None:
                 if self.root is None or not self.root.is_dir():
-                    raise DatasetError(f"{self.name}: dataset root {self.root} is not a folder")
+                    raise DatasetError(f"{self.name}: dataset root {printable(self.root)} is not a folder")
                 self._scan = self.find()
             return self._scan
 
     def unrecognised(self) -> DatasetError:
         """The error for a root in none of the known layouts: what was looked for and found."""
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in self.root.iterdir() if not p.name.startswith("."))
+        entries = sorted(printable(p.name) + ("/" if p.is_dir() else "") for p in self.root.iterdir()
+                         if not p.name.startswith("."))
         shown = ", ".join(entries[:12]) + (f", ... ({len(entries)} entries)" if len(entries) > 12 else "")
-        return DatasetError(f"{self.name}: {self.root} is not in a recognised layout; looked for {self.layouts}; "
-                            f"found: {shown or 'an empty folder'}")
+        return DatasetError(f"{self.name}: {printable(self.root)} is not in a recognised layout; looked for "
+                            f"{self.layouts}; found: {shown or 'an empty folder'}")
+
+    def mask_stream(self, name: str) -> Callable[[], Iterator[np.ndarray]] | None:
+        """The pixel masks of test video ``name`` (None: it has none), checked while they stream.
+
+        Every mask must have the size of the video's frames (see :func:`one_size`): a mask of
+        another size, in the middle of a video or for all of it, is ground truth for other frames.
+        """
+        source = self.scan().masks.get(name)
+        if source is None:
+            return None
+        frames = self.scan().videos["test"][name]
+
+        def stream() -> Iterator[np.ndarray]:
+            first = next(frames.located(), None)
+            yield from one_size(source(), "mask", name, like=("its frames", first) if first else None)
+
+        return stream
 
     def protocol_fields(self) -> dict[str, Any]:
         labels = self.scan().labels
@@ -167,9 +188,11 @@ class FileAdapter(DatasetAdapter):
                 files = source.files()
                 counts[name] = len(files)
                 gaps = numbering_gaps(files) if self.facts else []
-                if gaps:
+                if not files:
+                    problems.append(f"{split} video {name!r}: its folder {printable(source.path)} holds no image files")
+                elif gaps:
                     problems.append(f"{split} video {name!r} has gaps in its frame numbering "
-                                    f"(missing number(s) {few(gaps)}) in {source.path}")
+                                    f"(missing number(s) {few(gaps)}) in {printable(source.path)}")
             else:
                 counts[name] = source.count()
         expected = self.expected(split)
@@ -182,7 +205,7 @@ class FileAdapter(DatasetAdapter):
                 if name in official and n != official[name]:
                     how = "frame files" if found[name].is_folder else "frames (as its video header announces)"
                     problems.append(f"{split} video {name!r} has {n} {how}; the official copy has {official[name]} "
-                                    f"({found[name].path})")
+                                    f"({printable(found[name].path)})")
         elif expected is not None and expected.n_videos is not None:
             if len(found) < expected.n_videos:
                 missing = [f"{expected.n_videos - len(found)} of {expected.n_videos} {split} videos "
@@ -199,7 +222,7 @@ class FileAdapter(DatasetAdapter):
         """Labels of the present test videos, checked against the official totals when complete."""
         labels = self.scan().labels
         if labels is None:
-            raise DatasetError(f"{self.name}: no frame labels found under {self.root}")
+            raise DatasetError(f"{self.name}: no frame labels found under {printable(self.root)}")
         out = labels.read(state.counts)
         absent = [n for n in state.counts if n not in out]
         if absent:
@@ -217,17 +240,17 @@ class FileAdapter(DatasetAdapter):
     def listing(self, split: str) -> SplitListing:
         state = self.inspect(split)
         if state.unexpected:
-            raise DatasetError(f"{self.name}: unexpected {split} video(s) {few(state.unexpected)} under {self.root}; "
+            raise DatasetError(f"{self.name}: unexpected {split} video(s) {few(state.unexpected)} under "
+                               f"{printable(self.root)}; "
                                f"the official copy has {self.expected(split).n_videos}")
         if state.problems:
             more = f" (and {len(state.problems) - 1} more problems)" if len(state.problems) > 1 else ""
             raise DatasetError(f"{self.name}: {state.problems[0]}{more}; `vadbench datasets verify` lists them all")
-        scan = self.scan()
         labels = self.test_labels(state) if split == "test" else {}
         videos = [
-            SourceVideo(name, source.read, str(source.path), state.counts[name], labels.get(name),
-                        scan.masks.get(name) if split == "test" else None)
-            for name, source in scan.videos.get(split, {}).items()
+            SourceVideo(name, source.read, printable(source.path), state.counts[name], labels.get(name),
+                        self.mask_stream(name) if split == "test" else None)
+            for name, source in self.scan().videos.get(split, {}).items()
         ]
         return SplitListing(videos, state.missing)
 
@@ -245,8 +268,9 @@ def interval_labels(path: Path, parse: Callable[[Path], list[list[Interval]]], o
     def read(counts: dict[str, int]) -> dict[str, np.ndarray]:
         entries = parse(path)
         if len(entries) != len(official):
-            raise DatasetError(f"{path} has {len(entries)} entries but the dataset has {len(official)} test videos")
-        return {name: intervals_to_labels(entries[index[name]], n, name, str(path), first)
+            raise DatasetError(f"{printable(path)} has {len(entries)} entries but the dataset has {len(official)} "
+                               f"test videos")
+        return {name: intervals_to_labels(entries[index[name]], n, name, printable(path), first)
                 for name, n in counts.items() if name in index}
 
     return LabelSource(path.name, gt_source, read, [path])
@@ -272,7 +296,8 @@ def per_video_labels(files: dict[str, Path], description: str, gt_source: str) -
     """Labels from one ``.npy`` per video (ShanghaiTech ``test_frame_mask``, a user's own files)."""
 
     def read(counts: dict[str, int]) -> dict[str, np.ndarray]:
-        return {name: load_npy_labels(files[name]) for name in counts if name in files}
+        return {name: check_length(load_npy_labels(files[name]), n, name, printable(files[name]))
+                for name, n in counts.items() if name in files}
 
     return LabelSource(description, gt_source, read, sorted(files.values()))
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from vadbench import register_dataset
-from vadbench.data.frames import FrameSource, is_video_file
+from vadbench.data.frames import FrameSource, frame_source, in_file, is_video_file
 from vadbench.data.labels import npy_masks
 from vadbench.data.layout import (Facts, FileAdapter, Scan, SplitFacts, concatenated_labels,
                                   first_existing, per_video_labels)
+from vadbench.data.source import printable
 from vadbench.errors import ConfigError, DatasetError
 
 N_SCENES = 13
@@ -41,6 +42,18 @@ def parse_scenes(value: Any) -> tuple[str, ...] | None:
             raise ConfigError(f"shanghaitech: scene {text!r} is not one of 01 to {N_SCENES}")
         scenes.add(f"{int(text):02d}")
     return tuple(sorted(scenes))
+
+
+def _sources(folder: Path, files: bool) -> dict[str, FrameSource]:
+    """The video files (``files``) or the frame folders of ``folder``, by video name."""
+    found = (p for p in (sorted(folder.iterdir()) if folder.is_dir() else [])
+             if (is_video_file(p) if files else p.is_dir()))
+    return {source.video: source for source in map(frame_source, found)}
+
+
+def _npy_files(folder: Path) -> dict[str, Path]:
+    """The ``.npy`` files of ``folder`` by the video they belong to (named as :func:`frame_source` does)."""
+    return {printable(p.stem): p for p in sorted(folder.glob("*.npy"))}
 
 
 @register_dataset("shanghaitech")
@@ -81,39 +94,47 @@ class ShanghaiTech(FileAdapter):
         root = self.root
         videos_dir, frames_dir = root / "training" / "videos", root / "training" / "frames"
         if videos_dir.is_dir():
-            layout = "original"
-            train = {p.stem: FrameSource(p, p.stem) for p in sorted(videos_dir.iterdir()) if is_video_file(p)}
+            layout, train = "original", _sources(videos_dir, files=True)
         elif frames_dir.is_dir():
-            layout = "re-packaged (extracted training frames)"
-            train = {p.name: FrameSource(p, p.name) for p in sorted(frames_dir.iterdir()) if p.is_dir()}
+            layout, train = "re-packaged (extracted training frames)", _sources(frames_dir, files=False)
         elif (root / "testing" / "frames").is_dir():
             layout, train = "test frames only", {}
         else:
             raise self.unrecognised()
-        test_dir = root / "testing" / "frames"
-        all_test = {p.name: FrameSource(p, p.name) for p in sorted(test_dir.iterdir()) if p.is_dir()} if test_dir.is_dir() else {}
+        all_test = _sources(root / "testing" / "frames", files=False)
+        label_dir = root / "testing" / "test_frame_mask"
+        label_files = _npy_files(label_dir)
+        self._check_selection([*all_test, *label_files])
         videos = {"train": {n: s for n, s in train.items() if self._selected(n)},
                   "test": {n: s for n, s in all_test.items() if self._selected(n)}}
-        label_dir, pixel_dir = root / "testing" / "test_frame_mask", root / "testing" / "test_pixel_mask"
         if label_dir.is_dir():
-            files = {p.stem: p for p in sorted(label_dir.glob("*.npy")) if self._selected(p.stem)}
+            files = {n: p for n, p in label_files.items() if self._selected(n)}
             self._label_names = tuple(files)
             labels = per_video_labels(files, "testing/test_frame_mask/*.npy", "frame_mask")
         else:
             npy = first_existing(root / "frame_labels_shanghai.npy", root / "testing" / "frame_labels_shanghai.npy")
             if npy is None:
                 raise DatasetError(f"shanghaitech: no frame labels found; looked for testing/test_frame_mask/*.npy and "
-                                   f"frame_labels_shanghai.npy under {root}")
+                                   f"frame_labels_shanghai.npy under {printable(root)}")
             # MNAD's file concatenates every test video: cut it by the counts of all videos found.
             order = SplitFacts.listed(list(all_test), [s.count() for s in all_test.values()])
             labels = concatenated_labels(npy, order, "frame_mask")
-        masks = {}
-        for name in videos["test"]:
-            path = pixel_dir / f"{name}.npy"
-            if path.is_file():
-                masks[name] = lambda path=path: npy_masks(path)
+        pixel_files = {n: p for n, p in _npy_files(root / "testing" / "test_pixel_mask").items() if n in videos["test"]}
+        masks = {name: (lambda path=path: in_file(path, npy_masks(path))) for name, path in pixel_files.items()}
         return Scan(layout, videos, labels, masks, "testing/test_pixel_mask/*.npy" if masks else "none",
-                    sorted(pixel_dir.glob("*.npy")) if masks else [])
+                    sorted(pixel_files.values()))
+
+    def _check_selection(self, found: list[str]) -> None:
+        """A ``scenes`` selection must hold a test video (``found``: the names of all present or labelled).
+
+        Without this check a scene that only has training videos, or none in this copy, would give
+        a cache with no test video, whose every result is empty.
+        """
+        if self.scenes is not None and not any(self._selected(name) for name in found):
+            present = sorted({name[:2] for name in found})
+            raise DatasetError(f"shanghaitech: scenes {','.join(self.scenes)} hold no test video under "
+                               f"{printable(self.root)}; the test videos found are of scene(s) "
+                               f"{', '.join(present) or 'none'}")
 
     def expected(self, split: str) -> SplitFacts | None:
         official = self.scenes is None

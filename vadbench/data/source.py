@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
@@ -19,6 +20,21 @@ import numpy as np
 SPLITS = ("train", "test")
 
 
+def printable(path: Path | str) -> str:
+    """``path`` as text that can always be printed and stored, e.g. ``Test\\xff01``.
+
+    On Linux a file name is bytes; one that is not valid UTF-8 comes from ``os.fsdecode`` with
+    lone surrogates, which crash ``print``, HDF5 and OpenCV. Here each undecodable byte is
+    written as ``\\xNN`` instead: the same bytes always give the same text, so it also serves as
+    the (stable) video name of such a file or folder.
+    """
+    text = os.fspath(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to: not from the file system
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass
 class SourceVideo:
     """One video of a dataset as found on disk.
@@ -26,7 +42,8 @@ class SourceVideo:
     ``frames()`` yields uint8 frames in temporal order, ``H×W×3`` RGB or ``H×W`` grayscale.
     ``labels`` are the frame labels (1 = anomalous) of a test video, None for training videos.
     ``masks()``, when the dataset has pixel ground truth for this video, yields one ``H×W``
-    boolean mask per frame. ``origin`` (a path) is what error messages name.
+    boolean mask per frame. ``origin`` (a path) is what error messages name. ``name`` and
+    ``origin`` must be printable (see :func:`printable`): they are stored in the cache.
     """
 
     name: str
@@ -67,6 +84,7 @@ class DatasetAdapter(abc.ABC):
 
         The default hashes the adapter's options and, for a root on disk, the names, sizes and
         modification times of its files: cheap (no file is read) and sensitive to any change.
+        Names are hashed as the file system's bytes, so a name that is not UTF-8 is no error.
         """
         digest = hashlib.sha256(json.dumps(
             {"adapter": type(self).__name__, "options": self.options}, sort_keys=True, default=str
@@ -75,7 +93,8 @@ class DatasetAdapter(abc.ABC):
             for path in sorted(self.root.rglob("*")):
                 if path.is_file():
                     stat = path.stat()
-                    digest.update(f"{path.relative_to(self.root)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+                    name = os.fsencode(path.relative_to(self.root))
+                    digest.update(name + f":{stat.st_size}:{stat.st_mtime_ns}".encode())
         return digest.hexdigest()[:16]
 
     def protocol_fields(self) -> dict[str, Any]:

@@ -29,10 +29,11 @@ from typing import ClassVar, Iterator
 import numpy as np
 
 from vadbench import register_dataset
-from vadbench.data.frames import FrameSource, decode_mask, is_image, number, read_masks
+from vadbench.data.frames import FrameSource, Located, decode_mask, is_image, number, read_masks
 from vadbench.data.labels import load_anopred_mat, parse_ucsd_m
 from vadbench.data.layout import (Facts, FileAdapter, LabelSource, MaskSource, Scan, SplitFacts,
                                   concatenated_labels, first_existing, interval_labels)
+from vadbench.data.source import printable
 from vadbench.errors import DatasetError
 
 _GT_FOLDER = re.compile(r"Test(\d+)_gt")
@@ -48,9 +49,9 @@ class MaskArchive:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._folders: dict[str, list[tuple[int, np.ndarray, tuple[int, int]]]] | None = None
+        self._folders: dict[str, list[tuple[int, str, np.ndarray, tuple[int, int]]]] | None = None
 
-    def _read(self) -> dict[str, list[tuple[int, np.ndarray, tuple[int, int]]]]:
+    def _read(self) -> dict[str, list[tuple[int, str, np.ndarray, tuple[int, int]]]]:
         with self._lock:
             if self._folders is None:
                 folders: dict[str, list] = {}
@@ -60,25 +61,27 @@ class MaskArchive:
                             name = PurePosixPath(member.name)
                             if not member.isfile() or not is_image(Path(name.name)) or number(name.name) is None:
                                 continue
-                            mask = decode_mask(tar.extractfile(member).read(), f"{name} in {self.path}")
+                            where = f"{printable(str(name))} in {printable(self.path)}"
+                            mask = decode_mask(tar.extractfile(member).read(), where)
                             folders.setdefault(name.parent.name, []).append(
-                                (number(name.name), np.packbits(mask), mask.shape))
+                                (number(name.name), where, np.packbits(mask), mask.shape))
                 except (tarfile.TarError, OSError, EOFError) as exc:
-                    raise DatasetError(f"cannot read mask archive {self.path}: {exc}") from None
+                    raise DatasetError(f"cannot read mask archive {printable(self.path)}: {exc}") from None
                 for folder, items in folders.items():
                     items.sort(key=lambda item: item[0])
-                    numbers = [n for n, _, _ in items]
+                    numbers = [item[0] for item in items]
                     if len(set(numbers)) != len(numbers):
-                        raise DatasetError(f"mask archive {self.path}: folder {folder} holds two masks with one frame number")
+                        raise DatasetError(f"mask archive {printable(self.path)}: folder {printable(folder)} holds two "
+                                           f"masks with one frame number")
                 self._folders = folders
             return self._folders
 
     def folders(self) -> list[str]:
         return sorted(self._read())
 
-    def masks(self, folder: str) -> Iterator[np.ndarray]:
-        for _, packed, shape in self._read()[folder]:
-            yield np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+    def masks(self, folder: str) -> Iterator[Located]:
+        for _, where, packed, shape in self._read()[folder]:
+            yield where, np.unpackbits(packed, count=shape[0] * shape[1]).reshape(shape).astype(bool)
 
 
 def _videos(folder: Path, pattern: str, prefix: str) -> dict[str, FrameSource]:
@@ -91,7 +94,8 @@ def _videos(folder: Path, pattern: str, prefix: str) -> dict[str, FrameSource]:
         if match and path.is_dir():
             name = f"{prefix}{int(match.group(1)):03d}"
             if name in found:
-                raise DatasetError(f"{found[name].path.name} and {path.name} in {folder} are both video {name}")
+                raise DatasetError(f"{found[name].path.name} and {path.name} in {printable(folder)} are both "
+                                   f"video {name}")
             found[name] = FrameSource(path, name)
     return dict(sorted(found.items()))
 
@@ -143,10 +147,11 @@ class _UCSD(FileAdapter):
         if usable:
             return usable[0], [s for s in sources if s is not usable[0]]
         if npy is not None:
-            raise DatasetError(f"{npy} is the community Ped1 label file whose anomalous segments start two frames "
-                               f"late; vadbench reads Ped1 labels from UCSDped1.m or ped1.mat: put one of them in {self.root}")
+            raise DatasetError(f"{printable(npy)} is the community Ped1 label file whose anomalous segments start two "
+                               f"frames late; vadbench reads Ped1 labels from UCSDped1.m or ped1.mat: put one of them "
+                               f"in {printable(self.root)}")
         raise DatasetError(f"{self.name}: no frame labels found; looked for UCSDped{n}.m, ped{n}.mat and "
-                           f"frame_labels_ped{n}.npy in {', '.join(map(str, dict.fromkeys(places)))}")
+                           f"frame_labels_ped{n}.npy in {', '.join(map(printable, dict.fromkeys(places)))}")
 
     def _masks(self, places: list[Path], test: dict[str, FrameSource]) -> tuple[dict[str, MaskSource], str, Path | None]:
         """Masks per test video: extracted ``TestNNN_gt`` folders first, else the archive."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from vadbench.data.layout import FileAdapter, few
 from vadbench.data.prepare import make_adapter
+from vadbench.data.source import printable
 from vadbench.errors import DatasetError, VadbenchError
 
 Status = Literal["ok", "warn", "fail", "info"]
@@ -42,7 +43,7 @@ class Report:
     checks: list[Check] = field(default_factory=list)
 
     def add(self, status: Status, message: str) -> None:
-        self.checks.append(Check(status, message))
+        self.checks.append(Check(status, printable(message)))  # a file name that is not UTF-8 must not crash print
 
     @property
     def ok(self) -> bool:
@@ -85,7 +86,7 @@ def verify(name: str, root: str | Path | None = None, *, decode: bool = False,
     adapter = make_adapter(name, root, **{k: v for k, v in options.items() if v is not None})
     if not isinstance(adapter, FileAdapter):
         raise DatasetError(f"dataset {name!r} is not read from files; there is nothing to verify")
-    report = Report(name, adapter.root)
+    report = Report(name, Path(printable(adapter.root)))
     say = progress or (lambda _: None)
     scan = adapter.scan()
     labels_desc = scan.labels.description if scan.labels else "none"
@@ -183,12 +184,17 @@ def _check_masks(report: Report, adapter: FileAdapter, state: Any, labels: dict[
             report.add("fail", f"pixel masks missing for test video(s) {few(absent, 20)}")
     strict = bool(adapter.facts and adapter.facts.masks_match_labels)
     differ, bad = {}, False
-    for name, source in masks.items():
+    for name in masks:
         count, shapes, nonempty = 0, set(), []
-        for mask in source():
-            count += 1
-            shapes.add(mask.shape)
-            nonempty.append(bool(mask.any()))
+        try:
+            for mask in adapter.mask_stream(name)():
+                count += 1
+                shapes.add(mask.shape)
+                nonempty.append(bool(mask.any()))
+        except VadbenchError as exc:
+            report.add("fail", f"masks of {name}: {exc}")
+            bad = True
+            continue
         frames = state.counts.get(name)
         if count != frames:
             report.add("fail", f"masks of {name}: {count} masks for {frames} frames")
