@@ -12,15 +12,15 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import h5py
 import typer
 from rich.table import Table
 
 from vadbench.console import console, progress
-from vadbench.data.cache import ClipCache
+from vadbench.data.cache import ClipCache, attributes, parse_cache_name
 from vadbench.data.prepare import cache_dir, make_adapter, prepare as prepare_cache
 from vadbench.detector import InputSpec
 from vadbench.errors import CacheError, ConfigError
@@ -91,22 +91,29 @@ def info(
     labels: Optional[str] = LabelsOpt,
 ) -> None:
     """Describe the prepared caches of NAME: per split its videos, frames, anomalous frames, sizes."""
-    paths = _caches(name)
+    found = _caches(name)
     if root is not None:
         fingerprint = make_adapter(name, root, **_options(scenes, labels)).fingerprint()
-        paths = [p for p in paths if _attr(p, "fingerprint") == fingerprint]
+        found = [c for c in found if c.fingerprint in (None, fingerprint)]  # a damaged file may be this root's
     if size is not None:
         spec = parse_spec(size, "rgb")
-        paths = [p for p in paths if (_attr(p, "height"), _attr(p, "width")) == (spec.height, spec.width)]
+        found = [c for c in found if (c.spec.height, c.spec.width) == (spec.height, spec.width)]
     if color is not None:
-        paths = [p for p in paths if _attr(p, "color") == parse_spec("1", color).color]
-    if not paths:
+        found = [c for c in found if c.spec.color == parse_spec("1", color).color]
+    if not found:
         raise CacheError(f"no prepared cache of {name!r} matches in {cache_dir()}; "
                          f"run `vadbench datasets prepare {name} --root PATH` first")
-    for path in paths:
+    broken = [c.problem for c in found if c.problem]
+    usable = [c.path for c in found if not c.problem]
+    if not usable:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise CacheError(f"no usable cache of {name!r}, only stale or corrupt ones: {broken[0]}{more}")
+    for path in usable:
         with ClipCache(path) as cache:
             console.print(f"[bold]{path}[/] ({path.stat().st_size / 2**20:.1f} MiB, built {cache.attrs.get('created')})")
             _describe(cache)
+    for problem in broken:
+        console.print(f"[yellow]stale or corrupt:[/] {problem}", highlight=False)
 
 
 @app.command()
@@ -133,22 +140,30 @@ def verify(
     console.print("[green]verified[/]")
 
 
-def _caches(name: str) -> list[Path]:
+@dataclass
+class _Found:
+    """A cache file of a dataset: its spec and source fingerprint, or why it cannot be used."""
+
+    path: Path
+    spec: InputSpec
+    fingerprint: str | None = None
+    problem: str | None = None  # the CacheError's message for a stale or corrupt file
+
+
+def _caches(name: str) -> list[_Found]:
+    """NAME's cache files: readable ones by their attributes, damaged or stale ones by their name."""
     folder = cache_dir()
     found = []
     for path in sorted(folder.glob(f"{name}-*.h5")) if folder.is_dir() else []:
-        if _attr(path, "dataset") == name and _attr(path, "complete"):
-            found.append(path)
+        try:
+            with ClipCache(path) as cache:
+                if cache.attrs.get("dataset") == name:
+                    found.append(_Found(path, cache.spec, str(cache.attrs.get("fingerprint"))))
+        except CacheError as exc:
+            parsed = parse_cache_name(path)
+            if parsed is not None and parsed[0] == name:
+                found.append(_Found(path, parsed[1], problem=str(exc)))
     return found
-
-
-def _attr(path: Path, key: str) -> Any:
-    try:
-        with h5py.File(path, "r") as f:
-            value = f.attrs.get(key)
-    except OSError:
-        return None
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _describe(cache: ClipCache) -> None:
@@ -162,12 +177,14 @@ def _describe(cache: ClipCache) -> None:
         names = cache.videos(split)
         anomalous, masks, sizes = 0, 0, set()
         for video in names:
-            group = cache.file[f"{split}/{video}"]
-            if "labels" in group:
-                anomalous += int(group["labels"][()].sum())
-            masks += "masks" in group
-            sizes.add(f"{group.attrs['source_width']}×{group.attrs['source_height']}")
-            origins.append(str(group.attrs["origin"]))
+            with cache.reading(f"{split}/{video}"):
+                group = cache.file[f"{split}/{video}"]
+                if "labels" in group:
+                    anomalous += int(group["labels"][()].sum())
+                masks += "masks" in group
+                attrs = attributes(group)
+                sizes.add(f"{attrs['source_width']}×{attrs['source_height']}")
+                origins.append(attrs["origin"])
         test = split == "test"
         table.add_row(split, str(len(names)), str(int(cache.lengths(split).sum())), str(anomalous) if test else "-",
                       str(masks) if test else "-",
