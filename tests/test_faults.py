@@ -138,6 +138,10 @@ def _tiny_cache(cache_dir: Path) -> Path:
     return build_cache(TinyAdapter(), "tiny", SPEC, cache_dir)
 
 
+def _tiny_path(cache_dir: Path) -> Path:
+    return cache_path(cache_dir, "tiny", TinyAdapter().options, SPEC)
+
+
 def _expected_frames(split: str, index: int) -> np.ndarray:
     video = TinyAdapter().listing(split).videos[index]
     return np.stack([convert_frame(f, SPEC) for f in video.frames()])
@@ -293,10 +297,6 @@ def test_a_build_killed_by_sigkill_leaves_a_tmp_that_the_next_build_removes(isol
     with ClipCache(path) as cache:
         assert np.array_equal(cache.video("train", "02").frames, _expected_frames("train", 2))
         assert cache.video("test", "01").labels.tolist() == [0] * 7 + [1] * 7
-
-
-def _tiny_path(cache_dir: Path) -> Path:
-    return cache_path(cache_dir, "tiny", TinyAdapter().options, SPEC)
 
 
 def test_the_tmp_of_a_live_build_is_left_and_removed_once_its_process_is_gone(isolated_cache):

@@ -11,13 +11,15 @@ Layout of ``<cache dir>/<dataset>[-<options hash>]-<H>x<W>-<color>.h5`` (HDF5 1.
     /test/<video>/masks     uint8 [T, h0, w0]    optional pixel ground truth at source size,
                                                  gzip-compressed (masks are mostly zeros)
     every /<split>/<video> group has attrs: origin (source path), source_height, source_width
+    text attributes are fixed-length UTF-8 strings (read them with :func:`attributes`)
 
 Frames are stored RGB (C = 3) or grayscale (C = 1), resized with OpenCV's bilinear filter (the
 official MNAD and ano_pred preprocessing).
 
 Checksums: every frame, label and mask chunk carries HDF5's Fletcher-32 checksum, and the 1.10
-file format checksums the metadata (superblock, object headers, chunk indexes), so an overwritten
-block or a flipped bit fails the read instead of silently changing a frame, and with it an AUC.
+file format checksums the metadata (superblock, object headers, chunk indexes; text attributes
+are kept in the headers, not in the unchecksummed global heap), so an overwritten block or a
+flipped bit fails the read instead of silently changing a frame, and with it an AUC.
 Every read failure (checksum, damaged metadata, truncated file) is one :class:`CorruptCacheError`
 line naming the file, the video and the command that rebuilds it.
 
@@ -45,7 +47,7 @@ import re
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
@@ -546,7 +548,8 @@ class ClipCache:
             with self.reading():
                 self._read_header()
         except BaseException:
-            self.file.close()
+            with suppress(*_H5_FAILURES):
+                self.file.close()
             raise
 
     def _read_header(self) -> None:
@@ -559,7 +562,7 @@ class ClipCache:
         self.missing: dict[str, list[str]] = json.loads(attrs["missing"])
         self.protocol: dict[str, Any] = json.loads(attrs["protocol"])
 
-    def reading(self, video: str | None = None) -> Any:
+    def reading(self, video: str | None = None) -> AbstractContextManager[None]:
         """Context manager: h5py failures inside it become one CorruptCacheError naming ``video``."""
         return _reading(self.path, video)
 
@@ -573,7 +576,7 @@ class ClipCache:
         self.close()
 
     def videos(self, split: str) -> list[str]:
-        with self.reading(split):
+        with self.reading():
             return sorted(self.file[split]) if split in self.file else []
 
     def lengths(self, split: str) -> np.ndarray:
