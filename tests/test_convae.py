@@ -12,7 +12,7 @@ from baselines.convae.model import ConvAENet
 from vadbench import InputSpec, detectors
 from vadbench.data.cache import ClipCache, Video, build_cache
 from vadbench.errors import ConfigError
-from vadbench.protocols import minmax
+from vadbench.metrics import minmax
 from vadbench.runner import build_detector
 from vadbench.training import Trainer
 

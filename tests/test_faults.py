@@ -16,7 +16,9 @@ mount the machine does not allow skips, saying why.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pickle
 import resource
 import signal
 import subprocess
@@ -372,3 +374,202 @@ def test_disk_full_mid_build_on_a_small_tmpfs_is_one_error_and_leaves_no_tmp(tmp
         path = build_cache(_UncountedTiny(), "tiny", InputSpec(32, 32, "gray"), folder)  # what fits, builds
         with ClipCache(path) as cache:
             assert cache.lengths("test").tolist() == [10, 14]
+
+
+# -- run faults ---------------------------------------------------------------------------------
+# A run's faults go through the installed console script on a small plugin detector and dataset
+# (PLUGIN below), so that the exit code, the one line and the files left are the ones a user gets.
+
+PLUGIN = '''
+"""A slow, tiny detector and dataset for the run-fault tests (loaded with --plugin)."""
+import os
+import time
+
+import numpy as np
+import torch
+
+from vadbench import ClipSpec, Detector, VideoScores, register_dataset, register_detector
+from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
+from vadbench.tensors import to_network
+
+
+@register_dataset("faulty-scene")
+class Scene(DatasetAdapter):
+    """Seeded noise videos; the anomaly is a bright square."""
+
+    needs_root = False
+
+    def listing(self, split):
+        videos = []
+        for i, n in enumerate((12, 10) if split == "train" else (10, 14)):
+            rng = np.random.default_rng((i, split == "test"))
+            frames = rng.integers(0, 100, (n, 16, 16, 3), dtype=np.uint8)
+            labels = None
+            if split == "test":
+                labels = np.zeros(n, np.uint8)
+                labels[n // 2:] = 1
+                frames[n // 2:, 4:10, 4:10] = 255
+            videos.append(SourceVideo(f"{i:02d}", lambda f=frames: iter(f), f"scene/{split}/{i}", n, labels))
+        return SplitListing(videos)
+
+
+@register_detector("slow-ae")
+class SlowAE(Detector):
+    """A one-layer autoencoder whose epochs take a while (SLOW_AE_SECONDS each), with ballast weights."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        torch.manual_seed(0)
+        self.net = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.ballast = torch.zeros(int(os.environ.get("SLOW_AE_BALLAST", "0")))
+
+    def input_spec(self):
+        from vadbench import InputSpec
+        return InputSpec(16, 16, "rgb")
+
+    def fit(self, data, trainer):
+        opt = torch.optim.Adam(self.net.parameters(), lr=1e-2)
+        loader = trainer.loader(data.clips(ClipSpec(1)), batch_size=4)
+        for epoch in trainer.epochs(self, trainer.n_epochs(6), optimizer=opt):
+            time.sleep(float(os.environ.get("SLOW_AE_SECONDS", "0")))
+            for batch in trainer.track(loader, "slow"):
+                x = to_network(batch[:, 0])
+                loss = torch.nn.functional.mse_loss(self.net(x), x)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    def score_video(self, video):
+        x = to_network(video.frames)
+        with torch.no_grad():
+            return VideoScores((self.net(x) - x).pow(2).mean(dim=(1, 2, 3)).double().numpy())
+
+    def state_dict(self):
+        return {"net": {k: v.clone() for k, v in self.net.state_dict().items()}, "ballast": self.ballast}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["net"])
+        self.ballast = state["ballast"]
+'''
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    path = tmp_path / "faulty_plugin.py"
+    path.write_text(PLUGIN)
+    return path
+
+
+def run_args(plugin: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "slow-ae", "--dataset", "faulty-scene", "--plugin", str(plugin), "--out", str(out), *extra]
+
+
+def finished_run(plugin: Path, out: Path) -> Path:
+    code, text = run_cli(*run_args(plugin, out))
+    assert code == 0, text
+    return out
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["net"]
+
+
+def assert_one_clean_line(code: int, text: str, *fragments: str) -> None:
+    """Exit code 2 and one ``error:`` line holding every fragment."""
+    line = error_line(text)
+    assert code == 2 and all(fragment in line for fragment in fragments), text
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Files a later command could mistake for results: anything but dot-named temporaries."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def test_kill_9_during_training_then_resume_gives_the_uninterrupted_model(plugin, tmp_path):
+    straight = finished_run(plugin, tmp_path / "straight")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([str(VADBENCH), *run_args(plugin, out)], env={**os.environ, "SLOW_AE_SECONDS": "0.5"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and (out / "checkpoint.pt").exists()
+    assert not (out / "metrics.json").exists() and not (out / "model.pt").exists()
+    code, text = run_cli(*run_args(plugin, out))
+    assert_one_clean_line(code, text, "unfinished run", "--resume")
+    code, text = run_cli(*run_args(plugin, out, "--resume"))
+    assert code == 0, text
+    a, b = weights(straight / "model.pt"), weights(out / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (out / "frames.csv").read_bytes() == (straight / "frames.csv").read_bytes()
+
+
+def test_an_unwritable_output_fails_before_any_work(plugin, tmp_path, isolated_cache):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, text = run_cli(*run_args(plugin, blocker / "run"))
+    assert_one_clean_line(code, text, "cannot write to", str(blocker / "run"))
+    assert not list(isolated_cache.glob("*.h5")) if isolated_cache.exists() else True
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_leaves_nothing_a_resume_would_trust(plugin, tmp_path):
+    out = tmp_path / "full"
+    env = {"SLOW_AE_BALLAST": str(300_000)}  # 1.2 MB of weights: the first checkpoint exceeds the limit
+    code, text = run_cli(*run_args(plugin, out), env=env, preexec_fn=file_size_limit(1_000_000))
+    assert_one_clean_line(code, text, "cannot write", "checkpoint.pt")
+    assert "checkpoint.pt" not in leftovers(out) and "model.pt" not in leftovers(out)
+    assert not (out / "metrics.json").exists()
+    code, text = run_cli(*run_args(plugin, out, "--resume"), env=env)  # space again: it finishes
+    assert code == 0, text
+    assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 6
+
+
+def test_a_malicious_checkpoint_is_refused_and_never_run(plugin, tmp_path):
+    out = finished_run(plugin, tmp_path / "run")
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):  # what an attacker's pickle does when it is loaded
+            return (os.system, (f"touch {marker}",))
+
+    with open(out / "model.pt", "wb") as f:
+        pickle.dump(Payload(), f)
+    code, text = run_cli("eval", str(out), "--plugin", str(plugin))
+    assert_one_clean_line(code, text, "refused as unsafe", "model.pt")
+    assert "weights_only=False" not in text and not marker.exists()
+    torch.save({"net": Payload()}, out / "model.pt")  # a zip checkpoint with a pickled object inside
+    code, text = run_cli("eval", str(out), "--plugin", str(plugin))
+    assert_one_clean_line(code, text, "refused as unsafe")
+    assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_named_as_corrupt(plugin, tmp_path):
+    out = finished_run(plugin, tmp_path / "run")
+    data = (out / "model.pt").read_bytes()
+    (out / "model.pt").write_bytes(data[: len(data) // 2])
+    code, text = run_cli("eval", str(out), "--plugin", str(plugin))
+    assert_one_clean_line(code, text, "model.pt", "corrupt or truncated")
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"detector": "slow-ae"}', "\xff\xfe"])
+def test_garbage_run_files_are_named(plugin, tmp_path, content):
+    out = finished_run(plugin, tmp_path / "run")
+    (out / "metrics.json").write_text(content, errors="surrogateescape")
+    code, text = run_cli("table", str(out))
+    assert_one_clean_line(code, text, "metrics.json")
+    code, text = run_cli("metrics", str(out))
+    assert_one_clean_line(code, text, "metrics.json")
+    (out / "config.json").write_text(content, errors="surrogateescape")
+    code, text = run_cli("eval", str(out), "--plugin", str(plugin))
+    assert_one_clean_line(code, text, "config.json")
+    code, text = run_cli(*run_args(plugin, out, "--resume"))
+    assert_one_clean_line(code, text, str(out))
+
+
+def test_a_corrupt_frames_csv_is_named(plugin, tmp_path):
+    out = finished_run(plugin, tmp_path / "run")
+    (out / "frames.csv").write_text("video,frame\n00,1\n")
+    code, text = run_cli("metrics", str(out))
+    assert_one_clean_line(code, text, "frames.csv", "lacks the column")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from vadbench.protocols import Protocol, evaluate, fill_nearest, padded_auc, process_video
+from vadbench.metrics import evaluate, fill_nearest, padded_auc, process_video
+from vadbench.protocols import Protocol
 
 RAW = Protocol(name="t", drop_first=0, normalisation="none")
 

@@ -14,16 +14,17 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
 
 from vadbench.console import console, progress
-from vadbench.data.cache import ClipCache, attributes, parse_cache_name
-from vadbench.data.prepare import cache_dir, make_adapter, prepare as prepare_cache
 from vadbench.detector import InputSpec
 from vadbench.errors import CacheError, ConfigError
+
+if TYPE_CHECKING:  # the commands import the cache (h5py, torch) when they run, not when the CLI starts
+    from vadbench.data.cache import ClipCache
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prepare, inspect and verify datasets.")
@@ -62,6 +63,8 @@ def prepare(
     labels: Optional[str] = LabelsOpt,
 ) -> None:
     """Build the cache of NAME (one video at a time), or reuse a current one."""
+    from vadbench.data.prepare import prepare as prepare_cache
+
     spec = parse_spec(size, color)
     start = time.perf_counter()
     tasks: list[Any] = []  # the progress task, created when a build starts (a current cache is reused silently)
@@ -91,6 +94,9 @@ def info(
     labels: Optional[str] = LabelsOpt,
 ) -> None:
     """Describe the prepared caches of NAME: per split its videos, frames, anomalous frames, sizes."""
+    from vadbench.data.cache import ClipCache
+    from vadbench.data.prepare import cache_dir, make_adapter
+
     found = _caches(name)
     if root is not None:
         fingerprint = make_adapter(name, root, **_options(scenes, labels)).fingerprint()
@@ -152,6 +158,9 @@ class _Found:
 
 def _caches(name: str) -> list[_Found]:
     """NAME's cache files: readable ones by their attributes, damaged or stale ones by their name."""
+    from vadbench.data.cache import ClipCache, parse_cache_name
+    from vadbench.data.prepare import cache_dir
+
     folder = cache_dir()
     found = []
     for path in sorted(folder.glob(f"{name}-*.h5")) if folder.is_dir() else []:
@@ -168,6 +177,8 @@ def _caches(name: str) -> list[_Found]:
 
 def _describe(cache: ClipCache) -> None:
     """Per split: videos, frames, anomalous frames, masks, resolution; then source and missing videos."""
+    from vadbench.data.cache import attributes
+
     table = Table(title_justify="left", title=f"{cache.attrs.get('dataset')} {cache.spec.key}"
                   + "".join(f", {k}={v}" for k, v in cache.protocol.items()))
     for column in ("split", "videos", "frames", "anomalous", "masks", "W×H source → cache"):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from vadbench.errors import VadbenchError
-from vadbench.protocols import eer
+from vadbench.metrics import eer
 
 def resize_maps(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``[T, h, w]`` maps resized bilinearly to ``shape`` (H, W) as float32 (half-pixel centres, as OpenCV)."""

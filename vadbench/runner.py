@@ -38,15 +38,17 @@ from vadbench.data.cache import ClipCache
 from vadbench.data.prepare import make_adapter, prepare, resolve_root
 from vadbench.detector import Detector
 from vadbench.errors import ConfigError, RunError
-from vadbench.protocols import Protocol, evaluate, get_protocol
+from vadbench.metrics import evaluate
+from vadbench.protocols import Protocol, get_protocol
 from vadbench.registry import detectors
 from vadbench.store import atomic_open, atomic_torch_save, check_writable, load_torch, read_json, restore, write_json
+from vadbench.tables import METRICS_KEYS
 from vadbench.training import Trainer, environment, seed_everything
 
 RESERVED_ROW_KEYS = ("detector", "reported")
 CONFIG_KEYS = ("detector", "detector_source", "config", "dataset", "dataset_options", "input", "seed", "epochs",
                "device", "protocol")  # what eval and --resume read from config.json
-METRICS_KEYS = ("detector", "dataset", "input", "protocol", "auc_micro")  # what tables and --resume read
+
 
 
 @dataclass

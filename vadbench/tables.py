@@ -19,6 +19,8 @@ from vadbench.protocols import describe
 from vadbench.registry import detectors
 from vadbench.store import read_json
 
+METRICS_KEYS = ("detector", "dataset", "input", "protocol", "auc_micro")  # what a table row reads
+
 METRICS = [("auc_micro", "micro AUC"), ("auc_macro", "macro AUC"), ("eer", "EER"), ("aupr", "AUPR"),
            ("auc_micro_raw", "raw micro AUC")]
 
@@ -30,7 +32,7 @@ def collect(paths: Iterable[Path]) -> list[dict[str, Any]]:
         if not root.exists():
             raise RunError(f"no such run directory: {root}")
         for path in sorted(root.rglob("metrics.json")) if root.is_dir() else [root]:
-            runs.append({**read_json(path), "run_dir": str(path.parent)})
+            runs.append({**read_json(path, METRICS_KEYS), "run_dir": str(path.parent)})
     if not runs:
         raise RunError(f"no finished runs (metrics.json) under {', '.join(map(str, paths))}")
     return runs

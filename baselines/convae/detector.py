@@ -25,7 +25,7 @@ from baselines.convae.model import CUBOID, MIN_SIDE, ConvAENet
 from baselines.reported import REPORTED, SOURCES
 from baselines.sliding import window_scores
 from vadbench import ClipSpec, Detector, InputSpec, Range, VideoScores, register_detector
-from vadbench.protocols import minmax
+from vadbench.metrics import minmax
 from vadbench.errors import ConfigError, DatasetError
 
 

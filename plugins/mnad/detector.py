@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from vadbench import ClipSpec, Detector, Range, VideoScores, register_detector
 from vadbench.errors import ConfigError, DatasetError, RunError
-from vadbench.protocols import minmax
+from vadbench.metrics import minmax
 from vadbench.tensors import stack_time, to_network
 
 from plugins.mnad import memory as mem
