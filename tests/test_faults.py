@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import pickle
+import shutil
 import resource
 import signal
 import subprocess
@@ -453,21 +454,29 @@ class SlowAE(Detector):
 '''
 
 
-@pytest.fixture
-def plugin(tmp_path: Path) -> Path:
-    path = tmp_path / "faulty_plugin.py"
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plugin") / "faulty_plugin.py"
     path.write_text(PLUGIN)
     return path
 
 
-def run_args(plugin: Path, out: Path, *extra: str) -> list[str]:
-    return ["run", "slow-ae", "--dataset", "faulty-scene", "--plugin", str(plugin), "--out", str(out), *extra]
-
-
-def finished_run(plugin: Path, out: Path) -> Path:
-    code, text = run_cli(*run_args(plugin, out))
+@pytest.fixture(scope="module")
+def finished(plugin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run of the plugin detector, made once; tests break copies of it."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    code, text = run_cli(*run_args(plugin, out), env={"VADBENCH_CACHE": str(out.parent / "cache")})
     assert code == 0, text
     return out
+
+
+@pytest.fixture
+def run_copy(finished: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(finished, tmp_path / "run"))
+
+
+def run_args(plugin: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "slow-ae", "--dataset", "faulty-scene", "--plugin", str(plugin), "--out", str(out), *extra]
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -485,8 +494,8 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
-def test_kill_9_during_training_then_resume_gives_the_uninterrupted_model(plugin, tmp_path):
-    straight = finished_run(plugin, tmp_path / "straight")
+def test_kill_9_during_training_then_resume_gives_the_uninterrupted_model(plugin, tmp_path, finished):
+    straight = finished
     out = tmp_path / "killed"
     proc = subprocess.Popen([str(VADBENCH), *run_args(plugin, out)], env={**os.environ, "SLOW_AE_SECONDS": "0.5"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -526,8 +535,8 @@ def test_a_full_disk_during_a_run_is_one_line_and_leaves_nothing_a_resume_would_
     assert json.loads((out / "metrics.json").read_text())["epochs_trained"] == 6
 
 
-def test_a_malicious_checkpoint_is_refused_and_never_run(plugin, tmp_path):
-    out = finished_run(plugin, tmp_path / "run")
+def test_a_malicious_checkpoint_is_refused_and_never_run(plugin, tmp_path, run_copy):
+    out = run_copy
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -545,31 +554,37 @@ def test_a_malicious_checkpoint_is_refused_and_never_run(plugin, tmp_path):
     assert not marker.exists()
 
 
-def test_a_truncated_checkpoint_is_named_as_corrupt(plugin, tmp_path):
-    out = finished_run(plugin, tmp_path / "run")
+def test_a_truncated_checkpoint_is_named_as_corrupt(plugin, run_copy):
+    out = run_copy
     data = (out / "model.pt").read_bytes()
     (out / "model.pt").write_bytes(data[: len(data) // 2])
     code, text = run_cli("eval", str(out), "--plugin", str(plugin))
     assert_one_clean_line(code, text, "model.pt", "corrupt or truncated")
 
 
-@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"detector": "slow-ae"}', "\xff\xfe"])
-def test_garbage_run_files_are_named(plugin, tmp_path, content):
-    out = finished_run(plugin, tmp_path / "run")
-    (out / "metrics.json").write_text(content, errors="surrogateescape")
-    code, text = run_cli("table", str(out))
-    assert_one_clean_line(code, text, "metrics.json")
-    code, text = run_cli("metrics", str(out))
-    assert_one_clean_line(code, text, "metrics.json")
-    (out / "config.json").write_text(content, errors="surrogateescape")
-    code, text = run_cli("eval", str(out), "--plugin", str(plugin))
+GARBAGE = ["", "{not json", "[1, 2]", '{"detector": "slow-ae"}', "\xff\xfe"]
+
+
+@pytest.mark.parametrize("content", GARBAGE)
+def test_a_garbage_metrics_json_is_named(run_copy, content):
+    (run_copy / "metrics.json").write_text(content, errors="surrogateescape")
+    for command in ("table", "metrics"):
+        code, text = run_cli(command, str(run_copy))
+        assert_one_clean_line(code, text, "metrics.json")
+
+
+@pytest.mark.parametrize("content", GARBAGE[:2] + GARBAGE[3:4])
+def test_a_garbage_config_json_is_named(plugin, run_copy, content):
+    (run_copy / "config.json").write_text(content, errors="surrogateescape")
+    code, text = run_cli("eval", str(run_copy), "--plugin", str(plugin))
     assert_one_clean_line(code, text, "config.json")
-    code, text = run_cli(*run_args(plugin, out, "--resume"))
-    assert_one_clean_line(code, text, str(out))
+    (run_copy / "metrics.json").unlink()  # an unfinished run: --resume reads config.json
+    code, text = run_cli(*run_args(plugin, run_copy, "--resume"))
+    assert_one_clean_line(code, text, "config.json")
 
 
-def test_a_corrupt_frames_csv_is_named(plugin, tmp_path):
-    out = finished_run(plugin, tmp_path / "run")
+def test_a_corrupt_frames_csv_is_named(run_copy):
+    out = run_copy
     (out / "frames.csv").write_text("video,frame\n00,1\n")
     code, text = run_cli("metrics", str(out))
     assert_one_clean_line(code, text, "frames.csv", "lacks the column")
