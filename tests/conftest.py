@@ -30,11 +30,13 @@ class TinyAdapter(DatasetAdapter):
 
     needs_root = False
 
-    def __init__(self, root=None, lengths=(12, 9, 15), test_lengths=(10, 14), **options):
-        super().__init__(None, lengths=list(lengths), test_lengths=list(test_lengths), **options)
+    @dataclass
+    class Options:
+        lengths: tuple[int, ...] = (12, 9, 15)
+        test_lengths: tuple[int, ...] = (10, 14)
 
     def listing(self, split):
-        lengths = self.options["lengths"] if split == "train" else self.options["test_lengths"]
+        lengths = self.settings.lengths if split == "train" else self.settings.test_lengths
         videos = []
         for i, n in enumerate(lengths):
             rng = np.random.default_rng((i, split == "test"))

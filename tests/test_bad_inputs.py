@@ -306,7 +306,7 @@ def test_scenes_without_test_videos_through_the_console_script(tmp_path):
     root = fab.shanghaitech(tmp_path / "sh")
     fab.write_video(root / "training" / "videos" / "02_001.avi", 5, 4)  # scene 02 has training videos only
     cli_refused(tmp_path / "cache", root, "scenes 02,05 hold no test video", "scene(s) 01, 04", dataset="shanghaitech",
-                options=("--scenes", "2,5"))
+                options=("--data-set", "scenes=2,5"))
 
 
 # -- labels in .npy files --------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vadbench import InputSpec
+from vadbench.data.cache import cache_path
+
 BIN = Path(sys.executable).parent / "vadbench"
 
 
@@ -99,6 +102,73 @@ def test_usage_errors_and_bad_settings_are_one_line_before_any_work(args, messag
     result = vadbench(*args, cwd=tmp_path)
     assert_one_line_error(result, message)
     assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+STRIPES = '''
+import dataclasses
+
+import numpy as np
+
+import vadbench
+from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
+
+
+@vadbench.register_dataset("stripes")
+class Stripes(DatasetAdapter):
+    """Moving stripes; the last quarter of a test video is darker."""
+
+    needs_root = False
+
+    @dataclasses.dataclass
+    class Options:
+        test_videos: int = 2
+        frames: int = 6
+
+    def listing(self, split):
+        n, videos = self.settings.frames, []
+        for i in range(2 if split == "train" else self.settings.test_videos):
+            frames = np.stack([np.roll(np.tile(np.arange(16, dtype=np.uint8) * 8, (16, 1)), t, 1) for t in range(n)])
+            labels = None
+            if split == "test":
+                labels = (np.arange(n) >= n - n // 4).astype(np.uint8)
+                frames[n - n // 4:] //= 2
+            videos.append(SourceVideo(f"{i:02d}", lambda f=frames: iter(f), f"stripes/{split}/{i}", n, labels))
+        return SplitListing(videos)
+'''
+
+
+def test_a_plugin_datasets_own_options_are_set_from_the_command_line(tmp_path, isolated_cache):
+    plugin = tmp_path / "stripes.py"
+    plugin.write_text(STRIPES)
+    prepared = vadbench("datasets", "prepare", "stripes", "--plugin", plugin, "--size", "16x16", "--color", "gray",
+                        "--data-set", "test_videos=3")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "options: {'test_videos': 3}" in prepared.stderr
+    out = tmp_path / "run"
+    ran = vadbench("run", "framediff", "--dataset", "stripes", "--plugin", plugin, "--data-set", "test_videos=3",
+                   "--data-set", "frames=8", "--out", out)
+    assert ran.returncode == 0, ran.stderr
+    config = json.loads((out / "config.json").read_text())
+    identity = cache_path(isolated_cache, "stripes", {"test_videos": 3, "frames": 8}, InputSpec(**config["input"]))
+    assert Path(config["cache"]["path"]).name == identity.name
+    assert len(pd.read_csv(out / "frames.csv")) == 3 * 8
+    refused = vadbench("run", "framediff", "--dataset", "stripes", "--plugin", plugin, "--data-set", "videos=3",
+                       cwd=tmp_path)
+    assert_one_line_error(refused, "unknown setting 'videos' for Stripes.Options; valid: test_videos, frames")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_and_ablate_take_the_same_options():
+    """An ablation row is a run: ``ablate`` takes every option of ``run`` but ``--detector`` (it names one)."""
+    import typer
+
+    from vadbench.cli import app
+
+    commands = typer.main.get_command(app).commands
+    names = {c: {o for p in commands[c].params for o in p.opts if o.startswith("--")} for c in ("run", "ablate")}
+    assert names["ablate"] == names["run"] - {"--detector"}
+    assert {"--data-set", "--partial", "--pixel", "--protocol-set", "--plugin"} <= names["ablate"]
+    assert not {"--scenes", "--labels"} & names["run"]
 
 
 def test_version_and_help_exit_0():

@@ -8,8 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 import fabricate as fab
+from vadbench import InputSpec
 from vadbench.cli_datasets import app, parse_spec
 from vadbench.data import verify as verify_module
+from vadbench.data.avenue import Avenue
+from vadbench.data.cache import ClipCache, cache_path
+from vadbench.data.shanghaitech import ShanghaiTech
 from vadbench.data.ucsd import Ped2
 from vadbench.errors import CacheError, ConfigError, DatasetError
 
@@ -69,6 +73,40 @@ def test_root_from_environment(tmp_path, monkeypatch):
     root = fab.ucsd_repackaged(tmp_path / "ped2")
     monkeypatch.setenv("VADBENCH_PED2_ROOT", str(root))
     assert runner.invoke(app, ["prepare", "ped2", "--size", "8x8"]).exit_code == 0
+
+
+def test_shanghaitech_scenes_through_data_set(tmp_path, monkeypatch):
+    """``--data-set scenes=4`` builds the cache a scene selection always had, and ``info`` filters by it."""
+    monkeypatch.setattr(ShanghaiTech, "facts", fab.SHANGHAI_FACTS)
+    root = fab.shanghaitech(tmp_path / "sh", train="frames", labels="concat")
+    result = runner.invoke(app, ["prepare", "shanghaitech", "--root", str(root), "--size", "8x8", "--color", "gray",
+                                 "--data-set", "scenes=4"])
+    assert result.exit_code == 0, result.output
+    path = cache_path(tmp_path / "cache", "shanghaitech", {"scenes": "04"}, InputSpec(8, 8, "gray"))
+    assert path.name in result.output and "scenes=04" in result.output
+    with ClipCache(path) as cache:
+        assert cache.videos("test") == ["04_0011"] and cache.protocol["scenes"] == "04"
+    assert runner.invoke(app, ["prepare", "shanghaitech", "--root", str(root), "--size", "8x8", "--color", "gray",
+                               "--data-set", "scenes=all"]).exit_code == 0
+    assert path.name in runner.invoke(app, ["info", "shanghaitech", "--data-set", "scenes=04"]).output
+    everything = runner.invoke(app, ["info", "shanghaitech"]).output
+    assert path.name in everything and "shanghaitech-8x8-gray.h5" in everything
+    only_all = runner.invoke(app, ["info", "shanghaitech", "--data-set", "scenes=all"]).output
+    assert path.name not in only_all and "shanghaitech-8x8-gray.h5" in only_all
+
+
+def test_avenue_labels_through_data_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(Avenue, "facts", fab.AVENUE_FACTS)
+    root = fab.avenue_original(tmp_path / "avenue")
+    result = runner.invoke(app, ["prepare", "avenue", "--root", str(root), "--size", "8x8", "--data-set", "labels=mask"])
+    assert result.exit_code == 0, result.output
+    assert cache_path(tmp_path / "cache", "avenue", {"labels": "mask"}, InputSpec(8, 8, "rgb")).name in result.output
+    assert "gt_source=mask" in result.output
+    assert "labels (mask):" in runner.invoke(app, ["verify", "avenue", "--root", str(root), "--data-set",
+                                                   "labels=mask"]).output
+    result = runner.invoke(app, ["verify", "avenue", "--root", str(root), "--data-set", "labels=both"])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == "labels: 'both' is not one of interval, mask"
 
 
 def test_parse_spec():

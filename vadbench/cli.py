@@ -6,20 +6,26 @@ a traceback; an interrupted run says how to resume it.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import typer
 from rich.table import Table
 
 from vadbench import __version__
+from vadbench.cli_datasets import DataSetOpt, PluginOpt, RootOpt, dataset_options
 from vadbench.cli_datasets import app as datasets_app
+from vadbench.cli_datasets import load_plugins as _load_plugins
 from vadbench.config import parse_assignments
 from vadbench.console import console
 from vadbench.errors import ConfigError, VadbenchError
 from vadbench.protocols import PROTOCOLS, describe
 from vadbench.registry import datasets, detectors
+
+if TYPE_CHECKING:
+    from vadbench.runner import RunRequest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="vadbench: video anomaly detection benchmarks whose numbers compare.")
@@ -39,12 +45,6 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
     """vadbench: video anomaly detection benchmarks whose numbers compare."""
 
 
-def _load_plugins(plugins: list[Path] | None) -> None:
-    for path in plugins or []:
-        detectors.load_file(path)
-
-
-PluginOpt = typer.Option(None, "--plugin", help="Python file that registers detectors or datasets (repeatable).")
 SetOpt = typer.Option(None, "--set", help="Detector setting key=value (repeatable; validated).")
 ProtocolSetOpt = typer.Option(None, "--protocol-set", help="Protocol field key=value, e.g. drop_first=0 (repeatable).")
 NAMED_PROTOCOLS = "; ".join(f"{name}: {describe(p.record()).partition(', ')[2]}" for name, p in PROTOCOLS.items())
@@ -52,15 +52,28 @@ RunProtocolOpt = typer.Option(None, "--protocol", help=f"Named protocol ({NAMED_
                               "detector's own defaults, recorded as mnad* with the fields that differ.")
 
 
-def _request(detector: str | None, detector_opt: str | None, **kw):  # type: ignore[no-untyped-def]
+def _request(detector: str | None, plugin: list[Path] | None, sets: list[str] | None,
+             protocol_sets: list[str] | None, data_sets: list[str] | None, detector_opt: str | None = None,
+             **fields: Any) -> RunRequest:
+    """The :class:`RunRequest` of a ``run`` or ``ablate`` command line, given its parameters by name.
+
+    ``fields`` are the parameters that are request fields as they are. The plugins are loaded
+    first (they may register the detector or dataset named), and the dataset options are
+    checked by the dataset's ``Options`` here, before the runner creates the run directory or
+    ``--overwrite`` empties it.
+    """
     from vadbench.runner import RunRequest
 
+    _load_plugins(plugin)
     name = detector_opt or detector
     if not name:
         raise ConfigError("name a detector: vadbench run DETECTOR (see `vadbench list`) or --detector module:Class")
-    opts = {k: v for k, v in {"scenes": kw.pop("scenes"), "labels": kw.pop("labels")}.items() if v is not None}
-    return RunRequest(detector=name, overrides=parse_assignments(kw.pop("sets")),
-                      protocol_overrides=parse_assignments(kw.pop("protocol_sets")), dataset_options=opts, **kw)
+    options = dataset_options(data_sets)
+    if options:
+        datasets.get(fields["dataset"]).parse_options(options)
+    return RunRequest(detector=name, overrides=parse_assignments(sets),
+                      protocol_overrides=parse_assignments(protocol_sets, "--protocol-set"), dataset_options=options,
+                      **fields)
 
 
 @app.command()
@@ -68,7 +81,8 @@ def run(
     detector: Optional[str] = typer.Argument(None, help="Registered name (see `vadbench list`) or module:Class."),
     detector_opt: Optional[str] = typer.Option(None, "--detector", help="module:Class of an unpublished detector."),
     dataset: str = typer.Option("synthetic", "--dataset", "-d", help="Registered dataset."),
-    root: Optional[str] = typer.Option(None, "--root", help="Dataset root (or VADBENCH_<NAME>_ROOT, or config file)."),
+    root: Optional[str] = RootOpt,
+    data_sets: Optional[List[str]] = DataSetOpt,
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the detector's epoch count."),
     sets: Optional[List[str]] = SetOpt,
@@ -79,8 +93,6 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
     protocol: Optional[str] = RunProtocolOpt,
     protocol_sets: Optional[List[str]] = ProtocolSetOpt,
-    scenes: Optional[str] = typer.Option(None, "--scenes", help="ShanghaiTech scene subset, e.g. 01,04."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Label version (Avenue: interval or mask)."),
     partial: bool = typer.Option(False, "--partial", help="Build from an incomplete copy (results marked)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     pixel: bool = typer.Option(False, "--pixel", help="Also compute pixel-level metrics (needs maps and masks)."),
@@ -89,39 +101,38 @@ def run(
     plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
     """Prepare the cache, train, score and evaluate one detector; write a run directory."""
+    req = _request(**locals())  # first, while the locals are exactly the parameters
     from vadbench.runner import run as do_run
 
-    _load_plugins(plugin)
-    req = _request(detector, detector_opt, dataset=dataset, root=root, seed=seed, epochs=epochs, sets=sets,
-                   profile=profile, device=device, out=out, resume=resume, overwrite=overwrite, protocol=protocol,
-                   protocol_sets=protocol_sets, scenes=scenes, labels=labels, partial=partial, workers=workers,
-                   pixel=pixel, keep_checkpoint=keep_checkpoint)
     _print_metrics(do_run(req))
 
 
+def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` taking every option of :func:`run` too; its own parameters replace ``run``'s.
+
+    An ablation row is a run, so ``ablate`` takes what ``run`` takes (but ``--detector``: the grid
+    names its detectors). typer reads the signature built here, so each option has one
+    definition, in ``run``'s signature, and one that ``run`` gains is ``ablate``'s as well.
+    """
+    own = inspect.signature(command, eval_str=True).parameters
+    command.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        own.get(name, param) for name, param in inspect.signature(run, eval_str=True).parameters.items()
+        if name != "detector_opt"])
+    return command
+
+
 @app.command()
+@_with_run_options
 def ablate(
     detector: str = typer.Argument(..., help="Detector whose ablation grid to run (e.g. mnad-p)."),
-    dataset: str = typer.Option("synthetic", "--dataset", "-d"),
-    root: Optional[str] = typer.Option(None, "--root"),
-    seed: int = typer.Option(0, "--seed"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    sets: Optional[List[str]] = SetOpt,
-    profile: Optional[str] = typer.Option(None, "--profile"),
-    device: str = typer.Option("cpu", "--device"),
     out: Optional[Path] = typer.Option(None, "--out", help="Grid directory; each row goes in a sub-folder."),
     resume: bool = typer.Option(False, "--resume", help="Skip finished rows, resume the unfinished one."),
-    protocol: Optional[str] = RunProtocolOpt,
-    workers: int = typer.Option(0, "--workers"),
-    plugin: Optional[List[Path]] = PluginOpt,
+    **options: Any,
 ) -> None:
-    """Run every row of a detector's ablation grid (MNAD: the paper's Table 2)."""
+    """Run every row of a detector's ablation grid (MNAD: the paper's Table 2); options as for `run`."""
+    req = _request(detector=detector, out=out, resume=resume, **options)
     from vadbench.runner import ablate as do_ablate
 
-    _load_plugins(plugin)
-    req = _request(detector, None, dataset=dataset, root=root, seed=seed, epochs=epochs, sets=sets, profile=profile,
-                   device=device, out=out, resume=resume, protocol=protocol, protocol_sets=None, scenes=None,
-                   labels=None, workers=workers)
     for row in do_ablate(req):
         console.print(f"{row.get('label')}: micro AUC {100 * row['auc_micro']:.1f}")
 

@@ -4,6 +4,11 @@
 it), ``info`` describes the caches built, ``verify`` checks a copy against the dataset's known
 structure. A root can come from ``--root``, ``VADBENCH_<NAME>_ROOT`` or the config file
 (see :mod:`vadbench.data.prepare`).
+
+The options that choose a dataset's data (``--root``, ``--data-set``, ``--plugin``) are defined
+here once and shared with ``vadbench run`` and ``ablate``. ``--data-set key=value`` sets a field
+of the adapter's ``Options`` dataclass, whatever the dataset (built in or a plugin), so the CLI
+knows no dataset's options by name.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.table import Table
 
+from vadbench.config import parse_assignments
 from vadbench.console import console, progress
 from vadbench.detector import InputSpec
 from vadbench.errors import CacheError, ConfigError
@@ -29,11 +35,26 @@ if TYPE_CHECKING:  # the commands import the cache (h5py, torch) when they run, 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prepare, inspect and verify datasets.")
 
-RootOpt = typer.Option(None, "--root", help="Dataset folder (or VADBENCH_<NAME>_ROOT, or [roots] in the config file).")
+RootOpt = typer.Option(None, "--root", help="Dataset folder (or VADBENCH_<NAME>_ROOT, or the roots table of the "
+                       "config file).")
 SizeOpt = typer.Option("256x256", "--size", help="Frame size HxW in the cache, e.g. 256x256.")
 ColorOpt = typer.Option("rgb", "--color", help="gray or rgb.")
-ScenesOpt = typer.Option(None, "--scenes", help="ShanghaiTech: scenes to use, e.g. 01,04 (default: all 13).")
-LabelsOpt = typer.Option(None, "--labels", help="Avenue: interval or mask; folder: a CSV file or .npy folder.")
+DataSetOpt = typer.Option(None, "--data-set", help="Dataset option key=value (repeatable; validated by the dataset), "
+                          "e.g. shanghaitech scenes=01,04, avenue labels=mask, folder labels=PATH, synthetic seed=3.")
+PluginOpt = typer.Option(None, "--plugin", help="Python file that registers detectors or datasets (repeatable).")
+
+
+def load_plugins(plugins: list[Path] | None) -> None:
+    """Run the ``--plugin`` files, whose decorators register detectors and datasets."""
+    from vadbench.registry import detectors
+
+    for path in plugins or []:
+        detectors.load_file(path)
+
+
+def dataset_options(items: list[str] | None) -> dict[str, str]:
+    """``--data-set`` assignments as a dict; the adapter's ``Options`` type and validate them."""
+    return parse_assignments(items, "--data-set")
 
 
 def parse_spec(size: str, color: str) -> InputSpec:
@@ -47,10 +68,6 @@ def parse_spec(size: str, color: str) -> InputSpec:
     return InputSpec(height, int(match.group(2) or height), color)  # type: ignore[arg-type]
 
 
-def _options(scenes: str | None, labels: str | None) -> dict[str, Any]:
-    return {k: v for k, v in {"scenes": scenes, "labels": labels}.items() if v is not None}
-
-
 @app.command()
 def prepare(
     name: str = typer.Argument(..., help="Dataset name (see `vadbench list`)."),
@@ -59,12 +76,13 @@ def prepare(
     color: str = ColorOpt,
     partial: bool = typer.Option(False, "--partial", help="Build from the videos present; record the missing ones."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if a current cache exists."),
-    scenes: Optional[str] = ScenesOpt,
-    labels: Optional[str] = LabelsOpt,
+    data_sets: Optional[List[str]] = DataSetOpt,
+    plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
     """Build the cache of NAME (one video at a time), or reuse a current one."""
     from vadbench.data.prepare import prepare as prepare_cache
 
+    load_plugins(plugin)
     spec = parse_spec(size, color)
     start = time.perf_counter()
     tasks: list[Any] = []  # the progress task, created when a build starts (a current cache is reused silently)
@@ -77,7 +95,7 @@ def prepare(
             bar.update(tasks[0], advance=1, losses=f"{split}/{video}: {n_frames} frames")
 
         cache = prepare_cache(name, spec, root, partial=partial, rebuild=rebuild, on_start=on_start,
-                              on_video=on_video, **_options(scenes, labels))
+                              on_video=on_video, **dataset_options(data_sets))
     with cache:
         how = f"built in {time.perf_counter() - start:.1f} s" if tasks else "already prepared"
         console.print(f"{cache.path} ({cache.path.stat().st_size / 2**20:.1f} MiB, {how})", highlight=False)
@@ -90,17 +108,25 @@ def info(
     root: Optional[str] = typer.Option(None, "--root", help="Only caches built from this root's current files."),
     size: Optional[str] = typer.Option(None, "--size", help="Only caches of this size (HxW)."),
     color: Optional[str] = typer.Option(None, "--color", help="Only caches of this colour."),
-    scenes: Optional[str] = ScenesOpt,
-    labels: Optional[str] = LabelsOpt,
+    data_sets: Optional[List[str]] = typer.Option(None, "--data-set", help="Only caches built with these dataset "
+                                                  "options key=value (repeatable)."),
+    plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
     """Describe the prepared caches of NAME: per split its videos, frames, anomalous frames, sizes."""
     from vadbench.data.cache import ClipCache
     from vadbench.data.prepare import cache_dir, make_adapter
+    from vadbench.registry import datasets
 
+    load_plugins(plugin)
+    options = dataset_options(data_sets)
     found = _caches(name)
     if root is not None:
-        fingerprint = make_adapter(name, root, **_options(scenes, labels)).fingerprint()
+        fingerprint = make_adapter(name, root, **options).fingerprint()
         found = [c for c in found if c.fingerprint in (None, fingerprint)]  # a damaged file may be this root's
+    if options:
+        cls = datasets.get(name)
+        wanted = cls.identity(cls.parse_options(options))
+        found = [c for c in found if c.options in (None, wanted)]
     if size is not None:
         spec = parse_spec(size, "rgb")
         found = [c for c in found if (c.spec.height, c.spec.width) == (spec.height, spec.width)]
@@ -127,15 +153,16 @@ def verify(
     name: str = typer.Argument(..., help="Dataset name."),
     root: Optional[str] = RootOpt,
     decode: bool = typer.Option(False, "--decode", help="Also decode every frame (slow on large datasets)."),
-    scenes: Optional[str] = ScenesOpt,
-    labels: Optional[str] = LabelsOpt,
+    data_sets: Optional[List[str]] = DataSetOpt,
+    plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
     """Check a copy of NAME against its known structure, labels, masks and SHA-256 manifests."""
     from vadbench.data.verify import verify as run_verify
 
+    load_plugins(plugin)
     with console.status(f"verifying {name}") as status:
         report = run_verify(name, root, decode=decode, progress=lambda text: status.update(f"verifying {name}: {text}"),
-                            **_options(scenes, labels))
+                            **dataset_options(data_sets))
     styles = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
     console.print(f"[bold]{name}[/] at {report.root}")
     for check in report.checks:
@@ -148,11 +175,12 @@ def verify(
 
 @dataclass
 class _Found:
-    """A cache file of a dataset: its spec and source fingerprint, or why it cannot be used."""
+    """A cache file of a dataset: its spec, source fingerprint and options, or why it cannot be used."""
 
     path: Path
     spec: InputSpec
     fingerprint: str | None = None
+    options: dict[str, Any] | None = None  # the adapter's identity (None: unreadable)
     problem: str | None = None  # the CacheError's message for a stale or corrupt file
 
 
@@ -167,7 +195,8 @@ def _caches(name: str) -> list[_Found]:
         try:
             with ClipCache(path) as cache:
                 if cache.attrs.get("dataset") == name:
-                    found.append(_Found(path, cache.spec, str(cache.attrs.get("fingerprint"))))
+                    found.append(_Found(path, cache.spec, str(cache.attrs.get("fingerprint")),
+                                        json.loads(cache.attrs.get("options", "{}"))))
         except CacheError as exc:
             parsed = parse_cache_name(path)
             if parsed is not None and parsed[0] == name:

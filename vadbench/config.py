@@ -53,13 +53,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def parse_assignments(items: list[str] | None) -> dict[str, str]:
-    """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}``."""
+def parse_assignments(items: list[str] | None, option: str = "--set") -> dict[str, str]:
+    """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}``; ``option`` names the flag in errors."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
+            raise ConfigError(f"{option} expects key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out
 
@@ -80,6 +80,8 @@ def _parse(value: Any, hint: Any, key: str) -> Any:
                 return _parse(value, arg, key)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1:  # ``X | None``: X's own message says what is valid (e.g. a Literal's choices)
+            raise ConfigError(errors[0])
         raise ConfigError(f"{key}: cannot read {value!r} as {hint}")
     if origin is Literal:
         for choice in args:

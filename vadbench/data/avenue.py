@@ -7,19 +7,20 @@ Layouts (``docs/datasets.md`` §2, §4):
   (variable ``volLabel``; not zero-padded names);
 * re-packaged: ``training/frames/NN/NNNN.jpg``, ``testing/frames/NN/NNNN.jpg``.
 
-Two frame-label versions exist and disagree on 441 frames. The option ``labels`` chooses:
-``interval`` (ano_pred's ``avenue.mat`` or MNAD's ``frame_labels_avenue.npy``, 3,867 anomalous
-frames, what most papers compare against; the default when such a file is present) or ``mask``
-(a frame is anomalous iff its official mask is non-empty, 3,712). The choice is recorded as the
-protocol field ``gt_source``. The pixel masks go into the cache under either version.
+Two frame-label versions exist and disagree on 441 frames. The option ``labels`` (e.g.
+``--data-set labels=mask``) chooses: ``interval`` (ano_pred's ``avenue.mat`` or MNAD's
+``frame_labels_avenue.npy``, 3,867 anomalous frames, what most papers compare against; the
+default when such a file is present) or ``mask`` (a frame is anomalous iff its official mask is
+non-empty, 3,712). The choice is recorded as the protocol field ``gt_source``. The pixel masks go
+into the cache under either version.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
+from typing import Literal
 
 from vadbench import register_dataset
 from vadbench.data.frames import FrameSource, in_file, is_video_file
@@ -27,12 +28,11 @@ from vadbench.data.labels import avenue_mask_labels, avenue_masks, load_anopred_
 from vadbench.data.layout import (Facts, FileAdapter, LabelSource, Scan, SplitFacts, concatenated_labels,
                                   first_existing, interval_labels)
 from vadbench.data.source import printable
-from vadbench.errors import ConfigError, DatasetError
+from vadbench.errors import DatasetError
 
 _TRAIN = (1364, 1511, 1487, 1511, 815, 1511, 1099, 1017, 1391, 1223, 781, 145, 366, 510, 353, 244)
 _TEST = (1439, 1211, 923, 947, 1007, 1283, 605, 36, 1175, 841, 472, 1271, 549, 507, 1001, 740, 426, 294, 248, 273, 76)
 _MASK_FILE = re.compile(r"(\d+)_label\.mat")
-LABEL_VERSIONS = ("interval", "mask")
 
 
 def _numbered(folder: Path, videos: bool) -> dict[str, FrameSource]:
@@ -55,7 +55,6 @@ class Avenue(FileAdapter):
     """CUHK Avenue: 16 training / 21 test videos (15,328 / 15,324 frames), 640×360 colour."""
 
     name = "avenue"
-    option_names = ("labels",)
     layouts = ("the original training_videos/NN.avi and testing_videos/NN.avi (in the root or its 'Avenue Dataset' "
                "folder) or the re-packaged training/frames/NN/ and testing/frames/NN/")
     facts = Facts(
@@ -67,10 +66,11 @@ class Avenue(FileAdapter):
         mask_videos=tuple(f"{i:02d}" for i in range(1, 22)),
     )
 
-    def __init__(self, root: Path | None = None, **options: Any) -> None:
-        super().__init__(root, **options)
-        if options.get("labels") not in (None, *LABEL_VERSIONS):
-            raise ConfigError(f"avenue: labels must be one of {', '.join(LABEL_VERSIONS)}, got {options['labels']!r}")
+    @dataclass
+    class Options:
+        """``labels``: the frame-label version (None: ``interval`` when its file is present, else ``mask``)."""
+
+        labels: Literal["interval", "mask"] | None = None
 
     def find(self) -> Scan:
         root = self.root
@@ -117,7 +117,7 @@ class Avenue(FileAdapter):
             raise DatasetError(f"avenue: no frame labels found; looked for avenue.mat, frame_labels_avenue.npy and "
                                f"ground_truth_demo/testing_label_mask/N_label.mat in "
                                f"{' and '.join(map(printable, places))}")
-        version = self.options.get("labels") or sources[0].gt_source
+        version = self.settings.labels or sources[0].gt_source
         chosen = next((s for s in sources if s.gt_source == version), None)
         if chosen is None:
             wanted = "avenue.mat or frame_labels_avenue.npy" if version == "interval" else "testing_label_mask/N_label.mat"

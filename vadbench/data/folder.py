@@ -12,12 +12,14 @@ by the trailing number of their names (any prefix, 0- or 1-based). ``labels.csv`
 ``video,start,end`` and one row per anomalous event: ``start`` and ``end`` are frame positions
 in the video (0 = its first frame), both inclusive; a test video without rows is entirely
 normal, and a row naming a video that is absent is a missing video. The option ``labels``
-points to another CSV file or ``.npy`` folder (relative to the root or absolute).
+(``--data-set labels=PATH``) points to another CSV file or ``.npy`` folder (relative to the root
+or absolute).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,17 @@ class Folder(FileAdapter):
     """Your own videos: train/ and test/ with video files or frame folders; labels.csv or labels/*.npy."""
 
     name = "folder"
-    option_names = ("labels",)
     layouts = "train/ and test/ folders holding video files or folders of frames"
+
+    @dataclass
+    class Options:
+        """``labels``: a CSV file or ``.npy`` folder, relative to the root or absolute (None: the root's own)."""
+
+        labels: str | None = None
 
     def labels_path(self) -> Path | None:
         """The label file or folder: the ``labels`` option, else ``labels.csv`` or ``labels/``."""
-        option = self.options.get("labels")
+        option = self.settings.labels
         if option:
             path = Path(option).expanduser()
             path = path if path.is_absolute() else self.root / path
@@ -56,7 +63,7 @@ class Folder(FileAdapter):
         if path is None:
             raise DatasetError(f"folder: the test videos need labels: add {printable(self.root / 'labels.csv')} "
                                f"(columns video,start,end) or {printable(self.root / 'labels')}/<video>.npy, or pass "
-                               f"the labels option")
+                               f"--data-set labels=PATH")
         if path.is_dir():
             files = {printable(p.stem): p for p in sorted(path.glob("*.npy"))}  # named as their videos are
             labels = per_video_labels(files, f"{printable(path)}/*.npy", "npy")

@@ -22,7 +22,7 @@ import numpy as np
 from vadbench.data.frames import FrameSource, Located, numbering_gaps, one_size
 from vadbench.data.labels import Interval, check_length, intervals_to_labels, load_npy_labels, split_concatenated
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing, printable
-from vadbench.errors import ConfigError, DatasetError
+from vadbench.errors import DatasetError
 
 MaskSource = Callable[[], Iterator[Located]]  # a video's masks in frame order, each with where it was read
 
@@ -116,15 +116,10 @@ class FileAdapter(DatasetAdapter):
 
     name: ClassVar[str] = ""
     facts: ClassVar[Facts | None] = None
-    option_names: ClassVar[tuple[str, ...]] = ()
     layouts: ClassVar[str] = ""  # the layouts looked for, for the "unrecognised root" error
 
-    def __init__(self, root: Path | None = None, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.option_names))
-        if unknown:
-            valid = ", ".join(self.option_names) or "none"
-            raise ConfigError(f"dataset {self.name!r} has no option {', '.join(unknown)} (options: {valid})")
-        super().__init__(Path(root).resolve() if root is not None else None, **options)
+    def __init__(self, root: Path | None = None, **given: Any) -> None:
+        super().__init__(Path(root).resolve() if root is not None else None, **given)
         self._scan: Scan | None = None
         self._lock = threading.Lock()
 

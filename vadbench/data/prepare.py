@@ -54,7 +54,7 @@ def resolve_root(name: str, root: str | Path | None) -> Path | None:
 
 
 def make_adapter(name: str, root: str | Path | None = None, **options: Any) -> DatasetAdapter:
-    """Instantiate the registered adapter ``name`` on its resolved root."""
+    """Instantiate the registered adapter ``name`` on its resolved root; ``options`` go to its ``Options``."""
     cls = datasets.get(name)
     resolved = resolve_root(name, root)
     if cls.needs_root:
@@ -65,7 +65,7 @@ def make_adapter(name: str, root: str | Path | None = None, **options: Any) -> D
             )
         if not resolved.exists():
             raise DatasetError(f"dataset root for {name!r} not found: {resolved}")
-    return cls(resolved, **{k: v for k, v in options.items() if v is not None})
+    return cls(resolved, **options)
 
 
 def prepare(name: str, spec: InputSpec, root: str | Path | None = None, *, partial: bool = False,

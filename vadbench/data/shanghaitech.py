@@ -8,14 +8,15 @@ Layouts (``docs/datasets.md`` §3, §4):
 * re-packaged: training frames already extracted to ``training/frames/NN_NNN/``, labels from the
   per-video ``test_frame_mask`` files or MNAD's 1-D ``frame_labels_shanghai.npy``.
 
-Papers report all 13 scenes (107 test videos); the option ``scenes`` (e.g. ``"01,04"``) selects
-a subset, which is recorded in the protocol and makes the official totals inapplicable. The
+Papers report all 13 scenes (107 test videos); the option ``scenes`` (``--data-set scenes=01,04``)
+selects a subset, which is recorded in the protocol and makes the official totals inapplicable. The
 dataset publishes no list of training-video names, so a missing training video is counted, not
 named; test videos are named by their label files.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,13 @@ N_SCENES = 13
 
 
 def parse_scenes(value: Any) -> tuple[str, ...] | None:
-    """``"01,4"`` or ``[1, 4]`` -> ``("01", "04")``; None or ``"all"`` -> None (every scene)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+    """``"01,4"``, ``("01", "4")`` or ``[1, 4]`` -> ``("01", "04")``; None or ``"all"`` -> None (every scene)."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    texts = [text for text in (str(item).strip() for item in items) if text]
+    if not texts or [text.lower() for text in texts] == ["all"]:
         return None
-    items = value.split(",") if isinstance(value, str) else list(value)
     scenes = set()
-    for item in items:
-        text = str(item).strip()
+    for text in texts:
         if not text.isdigit() or not 1 <= int(text) <= N_SCENES:
             raise ConfigError(f"shanghaitech: scene {text!r} is not one of 01 to {N_SCENES}")
         scenes.add(f"{int(text):02d}")
@@ -61,7 +62,6 @@ class ShanghaiTech(FileAdapter):
     """ShanghaiTech Campus: 330 training videos / 107 test videos (274,515 / 40,791 frames), 856×480."""
 
     name = "shanghaitech"
-    option_names = ("scenes",)
     layouts = ("training/videos/NN_NNN.avi or training/frames/NN_NNN/, with testing/frames/NN_NNNN/ "
                "(the original or MNAD's layout)")
     facts = Facts(
@@ -72,23 +72,27 @@ class ShanghaiTech(FileAdapter):
         fully_anomalous={"frame_mask": ("04_0011",)},
     )
 
-    def __init__(self, root: Path | None = None, **options: Any) -> None:
-        super().__init__(root, **options)
-        self.scenes = parse_scenes(options.get("scenes"))
+    @dataclass
+    class Options:
+        """``scenes``: the scenes to use, e.g. ``01,04`` (None or ``all``: every scene, as papers report)."""
+
+        scenes: tuple[str, ...] | None = None
+
+        def __post_init__(self) -> None:
+            self.scenes = parse_scenes(self.scenes)  # one spelling per selection ("4" is "04"), so one cache
+
+    def __init__(self, root: Path | None = None, **given: Any) -> None:
+        super().__init__(root, **given)
         self._label_names: tuple[str, ...] | None = None  # test videos named by label files
-        if "scenes" in self.options:  # one spelling per selection, so one cache per selection
-            self.options["scenes"] = ",".join(self.scenes) if self.scenes else None
-            if self.scenes is None:
-                del self.options["scenes"]
 
     def official_selection(self) -> bool:
-        return self.scenes is None
+        return self.settings.scenes is None
 
     def _selected(self, name: str) -> bool:
-        return self.scenes is None or name[:2] in self.scenes
+        return self.settings.scenes is None or name[:2] in self.settings.scenes
 
     def protocol_fields(self) -> dict[str, Any]:
-        return {**super().protocol_fields(), "scenes": ",".join(self.scenes) if self.scenes else "all"}
+        return {**super().protocol_fields(), "scenes": self.options.get("scenes", "all")}
 
     def find(self) -> Scan:
         root = self.root
@@ -130,14 +134,14 @@ class ShanghaiTech(FileAdapter):
         Without this check a scene that only has training videos, or none in this copy, would give
         a cache with no test video, whose every result is empty.
         """
-        if self.scenes is not None and not any(self._selected(name) for name in found):
+        if self.settings.scenes is not None and not any(self._selected(name) for name in found):
             present = sorted({name[:2] for name in found})
-            raise DatasetError(f"shanghaitech: scenes {','.join(self.scenes)} hold no test video under "
+            raise DatasetError(f"shanghaitech: scenes {','.join(self.settings.scenes)} hold no test video under "
                                f"{printable(self.root)}; the test videos found are of scene(s) "
                                f"{', '.join(present) or 'none'}")
 
     def expected(self, split: str) -> SplitFacts | None:
-        official = self.scenes is None
+        official = self.settings.scenes is None
         if split == "train":
             return self.facts.train if official else None
         self.scan()

@@ -3,19 +3,27 @@
 An adapter knows one dataset's layouts. It lists the videos of a split as :class:`SourceVideo`
 objects that stream their frames (and, for test videos, carry their labels and stream their
 pixel masks) on demand, so the cache builder holds one video at a time, never a dataset.
+
+The choices an adapter offers (a label version, a scene subset, the size of a generated set)
+are its ``Options`` dataclass, set from the command line with ``--data-set key=value`` and
+typed and validated exactly as a detector's ``--set`` is (:mod:`vadbench.config`).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
+
+from vadbench.config import apply_overrides
+from vadbench.errors import ConfigError
 
 SPLITS = ("train", "test")
 
@@ -65,15 +73,48 @@ class SplitListing:
 class DatasetAdapter(abc.ABC):
     """Base class of dataset adapters (registered in the ``vadbench.datasets`` group).
 
-    ``options`` are adapter-specific choices (label version, scene subset, ``partial``...);
-    they are part of the cache's identity and of every result's protocol record.
+    An adapter declares its choices as a nested ``Options`` dataclass (fields with defaults,
+    typed; ``Annotated[..., Range(...)]`` and ``Literal`` are checked; ``__post_init__`` may
+    normalise). ``settings`` is that dataclass with the given options applied; ``options`` is
+    the plain dict of :meth:`identity`, which names the cache and is stored in it.
     """
+
+    @dataclass
+    class Options:
+        """No options: the dataset is read one way."""
 
     needs_root: ClassVar[bool] = True
 
-    def __init__(self, root: Path | None = None, **options: Any) -> None:
+    def __init__(self, root: Path | None = None, **given: Any) -> None:
         self.root = Path(root) if root is not None else None
-        self.options = options
+        self.settings = self.parse_options(given)
+        self.options = self.identity(self.settings)
+
+    @classmethod
+    def parse_options(cls, given: Mapping[str, Any]) -> Any:
+        """``given`` (``--data-set`` strings or typed values) applied to the defaults of ``Options``.
+
+        An unknown key names the valid ones and a value of the wrong type, out of range or not
+        among a ``Literal``'s choices says what is valid, as for a detector's ``--set``; the CLI
+        calls this before any work, so a typo never leaves a half-made run directory.
+        """
+        if given and not dataclasses.fields(cls.Options):
+            raise ConfigError(f"unknown setting {next(iter(given))!r} for {cls.__name__}; valid: none "
+                              f"(this dataset has no options)")
+        return apply_overrides(cls.Options(), given)
+
+    @classmethod
+    def identity(cls, settings: Any) -> dict[str, Any]:
+        """The options that tell this data apart: those that differ from their defaults.
+
+        They name the cache (``cache_path``), go into its fingerprint and its ``options``
+        attribute. Defaults are left out so that a new option (or spelling out a default)
+        keeps the existing caches; a tuple is written as the comma-separated text that
+        ``--data-set`` takes, so one selection has one spelling (``scenes=04``).
+        """
+        default = cls.Options()
+        return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)
+                if getattr(settings, f.name) != getattr(default, f.name)}
 
     @abc.abstractmethod
     def listing(self, split: str) -> SplitListing:
@@ -105,3 +146,8 @@ class DatasetAdapter(abc.ABC):
     def describe(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+
+def _plain(value: Any) -> Any:
+    """An option value as JSON stores it: sequences as ``a,b`` text, the rest as it is."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value

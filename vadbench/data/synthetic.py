@@ -13,18 +13,21 @@ benchmarks contain: a fast cyclist, a cart, a runner, a thrown object and a walk
 forbidden grass. Frame labels and pixel masks are exact: a frame is anomalous when an anomalous
 actor covers at least one pixel of it, and the mask is that actor's drawn silhouette.
 
-Everything is a deterministic function of ``seed``, the split and the video index.
+Everything is a deterministic function of ``seed``, the split and the video index. The options
+``seed``, ``train_videos``, ``test_videos`` and ``frames`` (per video) set the generated set, e.g.
+``--data-set seed=3 --data-set test_videos=20``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
 
+from vadbench.config import Range, to_dict
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
 from vadbench.registry import register_dataset
 
@@ -197,18 +200,28 @@ class Synthetic(DatasetAdapter):
 
     needs_root = False
 
-    def __init__(self, root: Any = None, seed: int = 0, train_videos: int = 8, test_videos: int = 8,
-                 frames: int = 150, **options: Any) -> None:
-        super().__init__(None, seed=int(seed), train_videos=int(train_videos), test_videos=int(test_videos),
-                         frames=int(frames), **options)
+    @dataclass
+    class Options:
+        """The generated set: its seed, its numbers of videos and the frames of each video."""
+
+        seed: int = 0
+        train_videos: Annotated[int, Range(ge=1)] = 8
+        test_videos: Annotated[int, Range(ge=1)] = 8
+        frames: Annotated[int, Range(ge=1)] = 150
+
+    @classmethod
+    def identity(cls, settings: Options) -> dict[str, Any]:
+        """Every option, defaults too: the videos are a function of all of them, and the caches
+        and results made so far are named so (``synthetic-4b61ae17-...`` for the defaults)."""
+        return to_dict(settings)
 
     def listing(self, split: str) -> SplitListing:
-        o = self.options
-        count = o["train_videos"] if split == "train" else o["test_videos"]
+        o = self.settings
+        count = o.train_videos if split == "train" else o.test_videos
         videos = []
         for i in range(count):
-            scene = make_scene(o["seed"], split, i, o["frames"])
-            origin = f"synthetic://seed{o['seed']}/{split}/{i + 1:02d}"
+            scene = make_scene(o.seed, split, i, o.frames)
+            origin = f"synthetic://seed{o.seed}/{split}/{i + 1:02d}"
             labels = None
             masks = None
             if split == "test":

@@ -83,7 +83,7 @@ def shipped_manifest(dataset: str) -> dict[str, str]:
 def verify(name: str, root: str | Path | None = None, *, decode: bool = False,
            progress: Callable[[str], None] | None = None, **options: Any) -> Report:
     """Verify the copy of dataset ``name`` at ``root``; see the module docstring for the checks."""
-    adapter = make_adapter(name, root, **{k: v for k, v in options.items() if v is not None})
+    adapter = make_adapter(name, root, **options)
     if not isinstance(adapter, FileAdapter):
         raise DatasetError(f"dataset {name!r} is not read from files; there is nothing to verify")
     report = Report(name, Path(printable(adapter.root)))
