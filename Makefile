@@ -10,7 +10,7 @@ $(BIN)/vadbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test]" -e plugins/mnad
 	touch $@
 
 setup: $(BIN)/vadbench

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vadbench import Detector, VideoScores, register_detector
+from vadbench import Detector, VideoScores
 
 
 @dataclass
@@ -20,7 +20,6 @@ class FrameDiffConfig:
     color: str = "gray"
 
 
-@register_detector("framediff")
 class FrameDiff(Detector):
     """Trivial baseline: mean absolute difference to the previous frame (no training)."""
 

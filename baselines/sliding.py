@@ -1,8 +1,9 @@
-"""Scoring a test video window by window, shared by the clip-based baselines (ConvAE, MemAE).
+"""What the clip-based baselines (ConvAE, MemAE) share: a network that moves with the detector,
+and scoring a test video window by window.
 
 Every window of ``length`` consecutive frames gets one score, which belongs to one frame of the
 window (its centre for both baselines); frames that no window speaks for stay NaN, and the harness
-fills them (``protocols.md`` §1.2). Windows of one video are independent, so they are scored in
+fills them (``docs/protocols.md`` §2.3). Windows of one video are independent, so they are scored in
 batches of strided views of the frame array: no window is copied before its batch is sent.
 """
 
@@ -12,6 +13,19 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from vadbench import Detector
+
+
+class NetworkDetector(Detector):
+    """A detector whose model is one ``torch.nn.Module`` at ``self.net``, moved by :meth:`to`."""
+
+    net: torch.nn.Module
+
+    def to(self, device: str) -> NetworkDetector:
+        super().to(device)
+        self.net.to(device)
+        return self
 
 
 def window_scores(frames: np.ndarray, length: int, target: int, batch_size: int,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MNAD in the paper's full setting: 256×256, batch 4, 60 epochs (Ped2, Avenue) or 10 (ShanghaiTech),
-# the official code's defaults otherwise (the dataset's profile of plugins/mnad). Needs a GPU: one
-# 60-epoch Ped2 run at 256×256 would take about a week on a 2-core CPU (mnad-spec.md 12).
+# the official code's defaults otherwise (on a GPU the card picks the full config, or ShanghaiTech's 10-epoch
+# profile for its large training split). Needs a GPU: one
+# 60-epoch Ped2 run at 256×256 would take about a week on a 2-core CPU (docs/mnad.md §12).
 #
 #   benchmarks/mnad_paper.sh                                    # Ped2, all four detectors, seed 0
 #   DATASET=avenue ROOT=/data/avenue SEEDS="0 1 2" benchmarks/mnad_paper.sh
@@ -20,7 +21,7 @@ VADBENCH=${VADBENCH:-.venv/bin/vadbench}
 
 for seed in $SEEDS; do
   for det in ${DETECTORS:-mnad-p mnad-r mnad-p-nomem mnad-r-nomem}; do
-    "$VADBENCH" run "$det" --dataset "$DATASET" --root "$ROOT" --profile "$DATASET" --device "$DEVICE" \
+    "$VADBENCH" run "$det" --dataset "$DATASET" --root "$ROOT" --device "$DEVICE" \
       --seed "$seed" --workers "$WORKERS" ${EPOCHS:+--epochs "$EPOCHS"} --resume \
       --out "leaderboards/$DATASET/runs/$det-paper-s$seed"
   done

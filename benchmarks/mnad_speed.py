@@ -1,20 +1,20 @@
-"""MNAD speed on the CPU against the official implementation's reference figures (mnad-spec.md 12).
+"""MNAD speed on the CPU against the official implementation's reference figures (docs/mnad.md §12).
 
-Measures, with 2 torch threads by default (the spec's set-up):
+Measures, with 2 torch threads by default (docs/mnad.md §12's set-up):
 
 * **scoring** frames/s of MNAD-P and MNAD-R at 256×256 and 128×128: ``score_video`` on a video
   of random frames, batch 1 in frame order, test-time memory update on and forced every frame
-  (threshold = inf, as the spec's "complete official step" forces it); median of 3 passes after
+  (threshold = inf, as docs/mnad.md §12's "complete official step" forces it); median of 3 passes after
   a warm-up pass;
 * **training** samples/s at batch 4: one ``train_step`` (forward, losses, memory update,
   backward, Adam step) on random clips; median of 5 steps (2 at 256×256) after a warm-up step;
 * the machine's **convolution throughput**: the best GMAC/s of a few large 3×3 convolutions in
   the same process, so each figure can be read as the fraction of what this CPU does on
-  convolutions. Scoring counts the spec's GMAC per frame; training counts 3× the forward GMAC
+  convolutions. Scoring counts the GMAC (docs/mnad.md §3.4) per frame; training counts 3× the forward GMAC
   per sample (forward, input gradient, weight gradient), an approximation.
 
 Each figure is divided by the official implementation's figure on "the same kind of 2-core
-CPU" (spec 12: eval frame, complete official step; train step per sample). The two machines
+CPU" (docs/mnad.md §12: eval frame, complete official step; train step per sample). The two machines
 are not the same machine, so the conv-throughput fraction is the machine-independent reading.
 Weights are untrained and inputs random: run time does not depend on the values. Run it alone
 on the machine (``flock /tmp/vadbench-cpu.lock python benchmarks/mnad_speed.py``)::
@@ -33,11 +33,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from plugins.mnad import MNADP, MNADR
-from plugins.mnad.detector import make_optimizer
-from vadbench.data.cache import Video
+from vadbench_mnad import MNADP, MNADR
+from vadbench_mnad.detector import make_optimizer
+from vadbench.data.cache import CachedVideo as Video
 
-# mnad-spec.md 12: seconds per test frame (complete official step) and per training sample.
+# docs/mnad.md §12: seconds per test frame (complete official step) and per training sample.
 OFFICIAL = {
     ("mnad-p", 256): {"score_s": 1.040, "train_s": 3.90, "gmac": 46.5},
     ("mnad-p", 128): {"score_s": 0.236, "train_s": 0.76, "gmac": 11.6},
@@ -74,7 +74,7 @@ def conv_gmacs() -> float:
 def measure(name: str, size: int, frames: int, train_steps: int) -> dict[str, float]:
     cls = DETECTORS[name]
     det = cls(cls.Config(height=size, width=size, threshold=float("inf")))
-    det._build(0)
+    det.build(0)
     rng = np.random.default_rng(0)
     video = Video("bench", rng.integers(0, 256, (det.history + frames, size, size, 3), np.uint8), None)
 

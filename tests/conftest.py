@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vadbench import ClipSpec, Detector, VideoScores
+from vadbench import AblationRow, ClipSpec, Detector, MethodCard, Reported, VideoScores
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
 from vadbench.tensors import to_network
 
@@ -68,9 +68,6 @@ class ToyAE(Detector):
 
     Config = ToyConfig
     interrupt_at: int | None = None  # tests set it to simulate a crash at the start of that epoch
-    ablations = {"full": {}, "slow lr": {"lr": 1e-3, "reported": {"tiny": 50.0}}}
-    reported = {"tiny": {"auc_micro": 61.5}}
-    reported_source = "a test"
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -104,16 +101,21 @@ class ToyAE(Detector):
         self.net.load_state_dict(state)
 
 
+TOY_CARD = MethodCard(
+    name="toy", title="A one-layer convolutional autoencoder (tests).",
+    ablations=(AblationRow("full"), AblationRow("slow lr", {"lr": 1e-3}, reported={"tiny": 50.0})),
+    reported=Reported({"tiny": {"auc_micro": 61.5}}, "a test"),
+)
+
+
 @pytest.fixture
 def tiny_registered():
-    """Register TinyAdapter as `tiny` and ToyAE as `toy` for the test's duration."""
-    from vadbench.registry import datasets, detectors
-    from vadbench.registry import Entry
+    """Register TinyAdapter as `tiny`, ToyAE as `toy` and its card, through the public API, for the test."""
+    from vadbench import cards, datasets, detectors, register_card, register_dataset, register_detector
 
-    datasets.scan()
-    detectors.scan()
-    datasets._entries["tiny"] = Entry("tiny", ["tests"], TinyAdapter)
-    detectors._entries["toy"] = Entry("toy", ["tests"], ToyAE)
+    register_dataset("tiny")(TinyAdapter)
+    register_detector("toy")(ToyAE)
+    register_card(TOY_CARD)
     yield
-    datasets._entries.pop("tiny", None)
-    detectors._entries.pop("toy", None)
+    for registry, name in ((datasets, "tiny"), (detectors, "toy"), (cards, "toy")):
+        registry.remove(name)

@@ -27,7 +27,7 @@ from vadbench.data.prepare import prepare
 from vadbench.data.shanghaitech import ShanghaiTech
 from vadbench.data.ucsd import Ped2
 from vadbench.data.verify import verify
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import DatasetError
 
 SPEC = InputSpec(32, 32, "gray")

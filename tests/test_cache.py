@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vadbench import ClipSpec, InputSpec
-from vadbench.data.cache import FORMAT, ClipCache, attributes, build_cache, clip_index, target_frames
+from vadbench.data.cache import FORMAT, ClipCache, attributes, build_cache, clip_index
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
 from vadbench.errors import CacheError, DatasetError
 
@@ -70,7 +70,7 @@ def test_label_count_mismatch_names_both_numbers_and_the_video(isolated_cache):
 
 
 def test_clip_index_never_crosses_videos():
-    spec = ClipSpec(length=5, stride=2, skips=(1, 2), target="last")
+    spec = ClipSpec(length=5, stride=2, skips=(1, 2))
     index = clip_index(np.array([6, 4, 13]), spec)
     # skip 1 (span 5): video 0 starts 0; video 1 none; video 2 starts 0,2,4,6,8
     # skip 2 (span 9): video 2 starts 0,2,4
@@ -78,8 +78,6 @@ def test_clip_index_never_crosses_videos():
     lengths = np.array([6, 4, 13])
     ends = index[:, 1] + (spec.length - 1) * index[:, 2]
     assert (ends < lengths[index[:, 0]]).all()
-    assert target_frames(index, spec).tolist() == ends.tolist()
-    assert target_frames(index, ClipSpec(5, target="center")).tolist() == (index[:, 1] + 2 * index[:, 2]).tolist()
 
 
 def test_clip_dataset_in_worker_processes(isolated_cache):

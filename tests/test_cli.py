@@ -63,7 +63,7 @@ def test_user_errors_are_one_line_and_exit_2(args, message, tmp_path):
 
 def test_list_shows_broken_plugins_without_breaking_the_others(tmp_path):
     plugin = tmp_path / "dupe.py"
-    plugin.write_text("import vadbench\nfrom baselines.framediff import FrameDiff\n\n"
+    plugin.write_text("import vadbench\nfrom vadbench_baselines.framediff import FrameDiff\n\n"
                       "@vadbench.register_detector('framediff')\nclass Other(FrameDiff):\n    '''Another.'''\n")
     r = vadbench("list", "--plugin", plugin)
     assert r.returncode == 0
@@ -190,17 +190,18 @@ def test_a_failed_verification_exits_non_zero(tmp_path):
 def test_the_protocol_name_says_when_a_detector_changed_it(tmp_path):
     """MNAD's own defaults differ from the mnad protocol: the record says mnad* and lists them."""
     from vadbench.protocols import Protocol, get_protocol
-    from vadbench.registry import detectors
+    from vadbench.registry import resolve_detector
     from vadbench.runner import resolve_protocol
 
-    cls = detectors.get("mnad-r")
-    default = resolve_protocol(None, cls, {})
+    cls, card, _ = resolve_detector("mnad-r")
+    default = resolve_protocol(None, cls, card, {})
     assert default.label == "mnad*" and set(default.changes()) == {"drop_first", "normalisation", "detector_normalisation"}
-    named = resolve_protocol("memae", cls, {})  # the user's named protocol wins; only the detector's fact is added
+    named = resolve_protocol("memae", cls, card, {})  # the user's named protocol wins; only the detector's fact is added
     assert (named.drop_first, named.drop_last, named.normalisation) == (8, 7, "per_video_minmax")
     assert named.label == "memae*" and list(named.changes()) == ["detector_normalisation"]
-    assert resolve_protocol("memae", detectors.get("framediff"), {}).record()["name"] == "memae"
-    overridden = resolve_protocol("memae", detectors.get("framediff"), {"drop_first": "4"})
+    plain = resolve_detector("framediff")[:2]
+    assert resolve_protocol("memae", *plain, {}).record()["name"] == "memae"
+    overridden = resolve_protocol("memae", *plain, {"drop_first": "4"})
     assert overridden.record()["name"] == "memae*" and overridden.record()["changed"] == {"drop_first": 4}
     # an old record that carried a plain name with other fields is read back honestly
     old = {**get_protocol("mnad").record(), "name": "mnad", "normalisation": "none"}

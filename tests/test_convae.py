@@ -7,13 +7,13 @@ import pytest
 import torch
 from conftest import TinyAdapter
 
-from baselines.convae import ConvAE, ConvAEConfig, regularity
-from baselines.convae.model import ConvAENet
+from vadbench_baselines.convae import ConvAE, ConvAEConfig, regularity
+from vadbench_baselines.convae.model import ConvAENet
 from vadbench import InputSpec, detectors
-from vadbench.data.cache import ClipCache, Video, build_cache
+from vadbench.data.cache import CachedVideo as Video, ClipCache, build_cache
 from vadbench.errors import ConfigError
 from vadbench.metrics import minmax
-from vadbench.runner import build_detector
+from vadbench.registry import card_of, create_detector
 from vadbench.training import Trainer
 
 SMALL = ConvAEConfig(height=24, width=32, epochs=1, batch_size=16, stride=3)
@@ -21,10 +21,11 @@ SMALL = ConvAEConfig(height=24, width=32, epochs=1, batch_size=16, stride=3)
 
 def test_registered_with_cpu_profile():
     assert detectors.get("convae") is ConvAE
-    assert ConvAE.auto_profile(1200, "cpu") == "cpu" and ConvAE.auto_profile(1200, "cuda") is None
-    assert set(ConvAE.profiles["cpu"]) <= {"height", "width", "stride", "epochs"}
-    assert build_detector(ConvAE, "cpu", {}).input_spec().color == "gray"
-    assert ConvAE.reported["ped2"]["auc_micro"] == 85.0
+    card = card_of("convae")
+    assert card.auto_profile.choose(1200, "cpu") == "cpu" and card.auto_profile.choose(1200, "cuda") is None
+    assert set(card.profiles["cpu"]) <= {"height", "width", "stride", "epochs"}
+    assert create_detector("convae", "cpu").input_spec().color == "gray"
+    assert card.reported_auc("ped2") == 85.0
 
 
 def test_full_size_network_matches_the_spec():

@@ -7,7 +7,7 @@ import pytest
 import fabricate as fab
 from vadbench.data.avenue import Avenue
 from vadbench.data.prepare import prepare
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import ConfigError, DatasetError
 
 SPEC = InputSpec(8, 8, "rgb")

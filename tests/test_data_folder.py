@@ -8,7 +8,7 @@ import pytest
 import fabricate as fab
 from vadbench.data.folder import Folder
 from vadbench.data.prepare import prepare
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import DatasetError
 
 SPEC = InputSpec(8, 8, "gray")

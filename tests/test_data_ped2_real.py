@@ -9,7 +9,7 @@ import pytest
 
 from vadbench.data.prepare import prepare
 from vadbench.data.verify import verify
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 
 PED2 = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ped2"
 pytestmark = pytest.mark.skipif(not PED2.is_dir(), reason=f"the real UCSD Ped2 copy is not at {PED2}")

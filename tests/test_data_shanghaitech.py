@@ -12,7 +12,7 @@ import fabricate as fab
 from vadbench.data.layout import SplitFacts
 from vadbench.data.prepare import prepare
 from vadbench.data.shanghaitech import ShanghaiTech, parse_scenes
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import ConfigError, DatasetError
 
 SPEC = InputSpec(8, 8, "gray")

@@ -11,7 +11,7 @@ import pytest
 import fabricate as fab
 from vadbench.data.prepare import prepare
 from vadbench.data.ucsd import Ped1, Ped2
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import ConfigError, DatasetError
 
 SPEC = InputSpec(fab.H, fab.W, "gray")  # no resize: cached pixels equal the source's

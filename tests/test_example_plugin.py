@@ -21,6 +21,7 @@ def test_example_package_installs_and_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"}
     listed = subprocess.run([str(BIN / "vadbench"), "list"], capture_output=True, text=True, env=env)
     assert "pixel-zscore" in listed.stderr and "vadbench-example" in listed.stderr, listed.stderr
+    assert "pixel-zscore-coarse" in listed.stderr  # its variant, from its method card
     out = tmp_path / "run"
     ran = subprocess.run([str(BIN / "vadbench"), "run", "pixel-zscore", "--out", str(out), "--pixel"],
                          capture_output=True, text=True, env=env)

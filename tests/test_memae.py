@@ -9,12 +9,12 @@ import pytest
 import torch
 from conftest import TinyAdapter
 
-from baselines.memae import MemAE, MemAEConfig, MemAENoMem
-from baselines.memae.model import Memory, MemAENet, address, entropy, hard_shrink
+from vadbench_baselines.memae import MemAE, MemAEConfig
+from vadbench_baselines.memae.model import Memory, MemAENet, address, entropy, hard_shrink
 from vadbench import InputSpec, detectors
-from vadbench.data.cache import ClipCache, Video, build_cache
+from vadbench.data.cache import CachedVideo as Video, ClipCache, build_cache
 from vadbench.errors import ConfigError
-from vadbench.runner import build_detector
+from vadbench.registry import card_of, create_detector, resolve_detector
 from vadbench.training import Trainer
 
 SMALL = MemAEConfig(height=16, width=16, memory_items=50, epochs=1, batch_size=8, stride=2)
@@ -25,14 +25,17 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def test_registered_with_cpu_profiles_and_ablation_rows():
-    assert detectors.get("memae") is MemAE and detectors.get("memae-nomem") is MemAENoMem
-    for cls in (MemAE, MemAENoMem):
-        assert cls.auto_profile(1200, "cpu") == "cpu" and cls.auto_profile(1200, "cuda") is None
-        assert set(cls.profiles["cpu"]) <= {"height", "width", "stride", "epochs"}
-        assert build_detector(cls, "cpu", {}).input_spec().color == "gray"
-    assert MemAENoMem().net.memory is None and not MemAENoMem().config.memory
-    assert MemAE.reported["ped2"]["auc_micro"] == 94.1 and MemAENoMem.reported["ped2"]["auc_micro"] == 91.7
-    assert MemAE.ablations["AE-Conv3D"]["detector"] in detectors.names()
+    assert detectors.get("memae") is MemAE and resolve_detector("memae-nomem")[0] is MemAE  # a variant: a config
+    for name in ("memae", "memae-nomem"):
+        card = resolve_detector(name)[1]
+        assert card.auto_profile.choose(1200, "cpu") == "cpu" and card.auto_profile.choose(1200, "cuda") is None
+        assert set(card.profiles["cpu"]) <= {"height", "width", "stride", "epochs"}
+        assert create_detector(name, "cpu").input_spec().color == "gray"
+    nomem = create_detector("memae-nomem")
+    assert nomem.net.memory is None and not nomem.config.memory
+    assert card_of("memae").reported_auc("ped2") == 94.1 and card_of("memae-nomem").reported_auc("ped2") == 91.7
+    (row,) = [r for r in card_of("memae").ablations if r.label == "AE-Conv3D"]
+    assert resolve_detector(row.detector)[1].name == "memae-nomem"
 
 
 def test_full_size_parameter_counts_match_the_spec():
@@ -106,9 +109,9 @@ def _video(n: int) -> Video:
     return Video("v", frames, np.zeros(n, np.uint8))
 
 
-@pytest.mark.parametrize("cls", [MemAE, MemAENoMem])
-def test_clip_scores_belong_to_the_centre_frame(cls):
-    det = cls(MemAEConfig(height=16, width=16, score_batch=5))
+@pytest.mark.parametrize("memory", [True, False])
+def test_clip_scores_belong_to_the_centre_frame(memory):
+    det = MemAE(MemAEConfig(height=16, width=16, score_batch=5, memory=memory))
     det._errors = lambda clips: clips[:, 0, 0, 0, 0].double()  # a clip's "error" = its first frame
     n = 40
     scores = det.score_video(_video(n)).scores

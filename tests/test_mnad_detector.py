@@ -1,4 +1,4 @@
-"""MNAD-P / MNAD-R as detectors: scoring semantics (spec 6), training, persistence, the baselines."""
+"""MNAD-P / MNAD-R as detectors: scoring semantics (docs/mnad.md §6), training, persistence, the baselines."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from baselines.mnad_nomem import MNADPNoMem, MNADRNoMem
-from plugins.mnad import MNADP, MNADR
-from plugins.mnad import memory as mem
-from vadbench.data.cache import ClipCache, Video, build_cache
+from vadbench_mnad import MNADP, MNADR
+from vadbench_mnad import memory as mem
+from vadbench.data.cache import CachedVideo as Video, ClipCache, build_cache
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import ConfigError
+from vadbench.registry import card_of, resolve_detector
 from vadbench.training import Trainer
 
 SIZE = 16
@@ -53,8 +53,12 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> ClipCache:
         yield c
 
 
-def small(cls: type, **overrides: object):  # type: ignore[no-untyped-def]
-    """A detector at 16×16 with 64 feature channels (the paths of the full model, a third of the weights)."""
+def small(cls: type | str, **overrides: object):  # type: ignore[no-untyped-def]
+    """A detector (a class, or a registered name such as a variant) at 16×16 with 64 feature
+    channels (the paths of the full model, a third of the weights)."""
+    if isinstance(cls, str):
+        cls, _, preset = resolve_detector(cls)
+        overrides = {**preset, **overrides}
     return cls(dataclasses.replace(cls.Config(), height=SIZE, width=SIZE, feature_dim=64, **overrides))
 
 
@@ -73,7 +77,7 @@ def test_config_validation() -> None:
         MNADP.Config(nomem_l2=True)
     with pytest.raises(ConfigError, match="at least 2"):
         MNADP.Config(items=1)
-    assert MNADRNoMem.Config().alpha == 1.0 and not MNADRNoMem.Config().memory
+    assert small("mnad-r-nomem").config.alpha == 1.0 and not small("mnad-r-nomem").config.memory
     r = MNADR.Config()
     assert (r.lambda_c, r.lambda_s, r.alpha, r.threshold, r.lr) == (0.01, 0.01, 0.7, 0.015, 2e-4)
     p = MNADP.Config()
@@ -99,9 +103,9 @@ def test_score_formula_and_alignment() -> None:
 
 
 def test_forward_reads_old_items_and_returns_updated_ones() -> None:
-    """Order of operations (13.7): the read and both losses use the items before the step."""
+    """Order of operations (docs/mnad.md §13 check 7): the read and both losses use the items before the step."""
     det = small(MNADP)
-    det._build(0)
+    det.build(0)
     x = torch.randn(2, 12, SIZE, SIZE)
     old = det.memory.clone()
     out = det.forward(x)
@@ -114,7 +118,7 @@ def test_forward_reads_old_items_and_returns_updated_ones() -> None:
 
 
 def official_procedure(det, videos: list[Video]) -> tuple[list[np.ndarray], torch.Tensor]:  # type: ignore[no-untyped-def]
-    """Spec 6.8 written the official way: batch 1, the memory module per frame, Python ``if``, per-item update loop."""
+    """docs/mnad.md §6.8 written the official way: batch 1, the memory module per frame, Python ``if``, per-item update loop."""
     cfg, k, net = det.config, det.history, det.net
     memory = det.memory.clone()
     rows = []
@@ -152,11 +156,11 @@ def official_procedure(det, videos: list[Video]) -> tuple[list[np.ndarray], torc
 def test_scoring_matches_the_official_procedure(cls: type, cache: ClipCache) -> None:
     """Batched encoder and sync-free update give the official per-frame values and final memory."""
     probe = small(cls, threshold=math.inf)
-    probe._build(0)
+    probe.build(0)
     eps = np.concatenate([probe.score_video(v).extras["regular_score"] for v in cache.iter_videos("test")])
     eps = np.sort(eps[~np.isnan(eps)])
     det = small(cls, threshold=float(eps[len(eps) // 2 - 1] + eps[len(eps) // 2]) / 2, score_chunk=3)
-    det._build(0)
+    det.build(0)
     videos = list(cache.iter_videos("test"))
     ours = [det.score_video(v) for v in videos]
     rows, memory = official_procedure(det, videos)
@@ -172,7 +176,7 @@ def test_scoring_matches_the_official_procedure(cls: type, cache: ClipCache) -> 
 
 def test_memory_is_carried_across_videos(cache: ClipCache) -> None:
     det = small(MNADP, threshold=math.inf)
-    det._build(0)
+    det.build(0)
     a, b = cache.video("test", "00"), cache.video("test", "01")
     after_a = (det.score_video(a).scores, det.score_video(b).scores)
     det.reset()
@@ -188,7 +192,7 @@ def test_memory_is_carried_across_videos(cache: ClipCache) -> None:
 
 def test_no_update_keeps_memory(cache: ClipCache) -> None:
     det = small(MNADR, test_update=False)
-    det._build(0)
+    det.build(0)
     trained = det.memory.clone()
     out = det.score_video(cache.video("test", "00"))
     assert torch.equal(det.test_memory, trained) and not out.extras["memory_updated"].any()
@@ -198,7 +202,7 @@ def test_training_is_deterministic_and_checkpoints_round_trip(cache: ClipCache, 
     first, second = trained(MNADP, cache), trained(MNADP, cache)
     other = trained(MNADP, cache, seed=1)
     init = small(MNADP)
-    init._build(0)
+    init.build(0)
     assert not torch.allclose(first.memory, init.memory)  # the training updates moved the items
     for key, value in first.state_dict()["network"].items():
         assert torch.equal(value, second.state_dict()["network"][key]), key
@@ -235,13 +239,13 @@ def test_resume_continues_exactly(cache: ClipCache, tmp_path: Path) -> None:
         assert torch.equal(value, resumed.state_dict()["network"][key]), key
 
 
-@pytest.mark.parametrize("cls", [MNADPNoMem, MNADRNoMem])
-def test_no_memory_baselines(cls: type, cache: ClipCache) -> None:
-    if cls is MNADRNoMem:
-        det = trained(cls, cache)
+@pytest.mark.parametrize("name", ["mnad-p-nomem", "mnad-r-nomem"])
+def test_no_memory_baselines(name: str, cache: ClipCache) -> None:
+    if name == "mnad-r-nomem":
+        det = trained(name, cache)
     else:
-        det = small(cls)
-        det._build(0)
+        det = small(name)
+        det.build(0)
     assert det.memory is None and "memory" not in det.state_dict()
     assert det.net.decoder.moduleConv[0].in_channels == 64  # z itself (512 channels at full size), not [q, r]
     out = det.score_video(cache.video("test", "01"))
@@ -249,17 +253,18 @@ def test_no_memory_baselines(cls: type, cache: ClipCache) -> None:
     assert set(out.extras) == {"psnr"}
     psnr = out.extras["psnr"][k:]
     np.testing.assert_allclose(out.scores[k:], 1 - (psnr - psnr.min()) / (psnr.max() - psnr.min()), atol=1e-9)
-    assert not cls.stateful_test
+    assert det.test_memory is None  # no test-time state
 
 
 def test_table2_grid() -> None:
-    rows = MNADP.ablations
-    assert len(rows) == 7 and rows["1 no memory"]["detector"] == "mnad-p-nomem"
-    assert rows["7 full model"]["reported"] == {"ped2": 97.0}
-    assert MNADR.ablations["6 full model, PSNR-only score"] == {"alpha": 1.0, "reported": {"ped2": 89.0}}
+    rows = {row.label: row for row in card_of("mnad-p").ablations}
+    assert len(rows) == 7 and rows["1 no memory"].detector == "mnad-p-nomem"
+    assert card_of("mnad-p-nomem").reported_auc("ped2") == 94.3 and card_of("mnad-r-nomem").reported_auc("ped2") == 86.4
+    assert rows["7 full model"].reported == {"ped2": 97.0}
+    (psnr_only,) = [r for r in card_of("mnad-r").ablations if r.label == "6 full model, PSNR-only score"]
+    assert (psnr_only.settings, psnr_only.reported) == ({"alpha": 1.0}, {"ped2": 89.0})
     for row in rows.values():  # every row is a valid configuration
-        overrides = {k: v for k, v in row.items() if k not in ("detector", "reported")}
-        dataclasses.replace(MNADP.Config(), **overrides)
+        dataclasses.replace(MNADP.Config(), **row.settings)
 
 
 def test_deviations_and_profiles() -> None:
@@ -268,10 +273,12 @@ def test_deviations_and_profiles() -> None:
         "update_norm": "assigned", "point_score": "paper"}
     assert "loss_weights" in small(MNADR, lambda_c=0.02).deviations()
     assert "loss_weights" not in small(MNADP, lambda_c=0.02).deviations()  # only MNAD-R's script swapped them
-    assert MNADP.auto_profile(1200, "cpu") == "cpu"
-    assert MNADR.auto_profile(2550, "cuda") is None
-    assert MNADP.auto_profile(274_515, "cuda") == "shanghaitech"
-    cpu = dataclasses.replace(MNADP.Config(), **MNADP.profiles["cpu"])
+    auto = card_of("mnad-p").auto_profile
+    assert auto.choose(1200, "cpu") == "cpu"
+    assert card_of("mnad-r").auto_profile.choose(2550, "cuda") is None
+    assert auto.choose(274_515, "cuda") == "shanghaitech"
+    assert resolve_detector("mnad-p-nomem")[1].auto_profile == auto  # a variant keeps its base's profiles
+    cpu = dataclasses.replace(MNADP.Config(), **card_of("mnad-p").profiles["cpu"])
     changed = {f.name for f in dataclasses.fields(cpu) if getattr(cpu, f.name) != getattr(MNADP.Config(), f.name)}
     assert changed <= {"height", "width", "epochs"}  # the CPU profile changes only resolution and epochs
 
@@ -317,7 +324,7 @@ def tie_case() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
 def test_fuse_equals_the_official_scores_bit_for_bit_and_keeps_their_ties() -> None:
     from sklearn.metrics import roc_auc_score
 
-    from plugins.mnad import fuse
+    from vadbench_mnad import fuse
 
     psnr, dist, labels = tie_case()
     official = [official_normality(p.tolist(), d.tolist(), 0.6) for p, d in zip(psnr, dist)]
@@ -335,7 +342,7 @@ def test_fuse_equals_the_official_scores_bit_for_bit_and_keeps_their_ties() -> N
 
 
 def test_a_zero_range_stream_is_guarded_and_recorded() -> None:
-    from plugins.mnad import fuse
+    from vadbench_mnad import fuse
 
     psnr, dist = np.array([20.0, 21.0, 22.0]), np.full(3, 5e-4)
     np.testing.assert_array_equal(fuse(psnr, dist, 0.6), 1 - (0.6 * np.array([0, 0.5, 1]) + 0.4))
@@ -358,7 +365,7 @@ def test_an_exact_prediction_gives_nan_regular_score_and_no_update(cache: ClipCa
     video = cache.video("test", "00")
     for setting, updates in (("no_update", False), ("update", True)):
         det = small(MNADR, threshold=math.inf, exact_prediction=setting)
-        det._build(0)
+        det.build(0)
         exact = det._errors
         det._errors = lambda f, t01: exact(t01 * 2 - 1, (t01 * 2 - 1 + 1) / 2)  # type: ignore[method-assign]
         trained_items = det.test_memory
@@ -371,7 +378,7 @@ def test_an_exact_prediction_gives_nan_regular_score_and_no_update(cache: ClipCa
 
 def test_test_memory_is_a_read_only_copy(cache: ClipCache) -> None:
     det = small(MNADP, threshold=math.inf)
-    det._build(0)
+    det.build(0)
     start = det.test_memory
     assert torch.equal(start, det.memory) and start is not det.memory
     start.zero_()
@@ -380,4 +387,4 @@ def test_test_memory_is_a_read_only_copy(cache: ClipCache) -> None:
     assert not torch.equal(det.test_memory, det.memory)  # updated while testing
     det.reset()
     assert torch.equal(det.test_memory, det.memory)
-    assert small(MNADPNoMem).test_memory is None
+    assert small("mnad-p-nomem").test_memory is None

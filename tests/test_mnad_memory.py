@@ -1,4 +1,4 @@
-"""MNAD's memory module against mnad-spec.md section 4 and conformance checks 13.3-13.7."""
+"""MNAD's memory module against docs/mnad.md §4 and docs/mnad.md §13 checks 3-7."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from plugins.mnad import memory as mem
-from plugins.mnad.network import MNADNet
+from vadbench_mnad import memory as mem
+from vadbench_mnad.network import MNADNet
 
 
 def unit(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -27,7 +27,7 @@ def test_init_is_positive_and_unit_norm() -> None:
     assert torch.all(p >= 0)
     assert torch.allclose(p.norm(dim=1), torch.ones(10))
     cos = (p @ p.t())[~torch.eye(10, dtype=bool)]
-    assert 0.7 < cos.mean() < 0.8  # the positive orthant: pairwise cosine about 0.75 (spec 4.1)
+    assert 0.7 < cos.mean() < 0.8  # the positive orthant: pairwise cosine about 0.75 (docs/mnad.md §4.1)
     g = mem.init_memory(10, 512, "normal", generator=torch.Generator().manual_seed(0))
     assert (g < 0).any() and torch.allclose(g.norm(dim=1), torch.ones(10))
 
@@ -55,7 +55,7 @@ def test_read_concatenates_query_then_softmax_weighted_items() -> None:
 
 
 def test_update_hand_computed() -> None:
-    """Two items, three queries; the expected items worked out by hand (spec 4.5)."""
+    """Two items, three queries; the expected items worked out by hand (docs/mnad.md §4.5)."""
     p = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     q = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     r = read_from_queries(q, p)

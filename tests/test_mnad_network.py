@@ -1,13 +1,13 @@
-"""MNAD's networks against mnad-spec.md section 3 (13.1, 13.2) and loading official-format weights."""
+"""MNAD's networks against docs/mnad.md §3 (13.1, 13.2) and loading official-format weights."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from baselines.mnad_nomem import MNADPNoMem
-from plugins.mnad import MNADP, MNADR, load_official
-from plugins.mnad.network import MNADNet
+from vadbench.registry import create_detector
+from vadbench_mnad import MNADP, MNADR, load_official
+from vadbench_mnad.network import MNADNet
 from vadbench.errors import ConfigError
 
 
@@ -75,7 +75,7 @@ def _bn(sd: dict, key: str, c: int) -> None:
 
 
 def official_state_dict(task: str) -> dict[str, torch.Tensor]:
-    """A state dict with the official key names and shapes (spec 3.2-3.4), written out independently."""
+    """A state dict with the official key names and shapes (docs/mnad.md §3.2-3.4), written out independently."""
     torch.manual_seed(1)
     sd: dict[str, torch.Tensor] = {}
 
@@ -136,4 +136,4 @@ def test_load_official_rejects_mismatches() -> None:
     with pytest.raises(ConfigError, match="memory items"):
         load_official(MNADP(), official_state_dict("p"), items[:5])
     with pytest.raises(ConfigError, match="no memory"):
-        load_official(MNADPNoMem(), official_state_dict("p"), items)
+        load_official(create_detector("mnad-p-nomem"), official_state_dict("p"), items)

@@ -33,7 +33,7 @@ def test_per_video_minmax_changes_micro_but_not_macro():
 
 
 def test_padded_macro_matches_the_closed_form():
-    # protocols.md 1.6: padded AUC = (U + n0 + n1 + 1) / ((n0 + 1)(n1 + 1))
+    # docs/protocols.md §4.2: padded AUC = (U + n0 + n1 + 1) / ((n0 + 1)(n1 + 1))
     scores = np.array([0.3, 0.1, 0.4, 0.2, 0.8])
     labels = np.array([0, 0, 1, 1, 1])
     n0, n1 = 2, 3

@@ -57,20 +57,36 @@ def test_module_spec_escape_hatch_and_bad_specs():
 
 
 def test_plugin_file_registers(tmp_path):
-    reg = fresh()
+    from vadbench import cards, detectors
+
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text(textwrap.dedent('''
         import vadbench
-        import test_registry
-        REG = None
+        from vadbench_baselines.framediff import FrameDiff
+
+        @vadbench.register_detector("from-a-file")
+        class FromAFile(FrameDiff):
+            """A detector registered by a plugin file."""
+
+        vadbench.register_card(vadbench.MethodCard(name="from-a-file-coarse", title="a variant", variant_of="from-a-file",
+                                                   settings={"height": 32, "width": 32}))
     '''))
-    reg.load_file(plugin)  # runs without error
+    try:
+        detectors.load_file(plugin)
+        assert detectors.get("from-a-file").__name__ == "FromAFile"
+        assert "from-a-file" in detectors.names() and cards.find("from-a-file-coarse").variant_of == "from-a-file"
+        from vadbench.registry import create_detector
+
+        assert create_detector("from-a-file-coarse").input_spec().height == 32
+    finally:
+        detectors.remove("from-a-file")
+        cards.remove("from-a-file-coarse")
     with pytest.raises(RegistryError, match="plugin file not found"):
-        reg.load_file(tmp_path / "missing.py")
+        detectors.load_file(tmp_path / "missing.py")
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n")
     with pytest.raises(RegistryError, match="broken.py failed to load: RuntimeError: boom"):
-        reg.load_file(broken)
+        detectors.load_file(broken)
 
 
 def test_builtin_entry_points_are_loaded():
@@ -78,4 +94,4 @@ def test_builtin_entry_points_are_loaded():
 
     assert "framediff" in detectors.names() and "synthetic" in datasets.names()
     entry = {e.name: e for e in detectors.entries()}["framediff"]
-    assert entry.source.startswith("vadbench (baselines.framediff:FrameDiff)")
+    assert entry.source.startswith("vadbench (vadbench_baselines.framediff:FrameDiff)")

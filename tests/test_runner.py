@@ -6,7 +6,8 @@ import torch
 
 from vadbench.errors import ConfigError, RunError
 from vadbench.protocols import Protocol
-from vadbench.runner import RunRequest, ablate, evaluate_checkpoint, metrics_from_frames, run
+from vadbench.ablate import ablate
+from vadbench.runner import RunRequest, evaluate_checkpoint, metrics_from_frames, run
 from vadbench.tables import render
 
 from conftest import ToyAE
@@ -89,7 +90,13 @@ def test_eval_keeps_the_training_record_and_overwrites_nothing(tmp_path, tiny_re
 
 
 def test_a_detector_default_protocol_is_recorded_as_changed(tmp_path, tiny_registered, monkeypatch):
-    monkeypatch.setattr(ToyAE, "protocol_defaults", {"drop_first": 0}, raising=False)
+    import dataclasses
+
+    from vadbench import cards, register_card
+    from conftest import TOY_CARD
+
+    cards.remove("toy")
+    register_card(dataclasses.replace(TOY_CARD, protocol={"drop_first": 0}))
     default = run(RunRequest("toy", dataset="tiny", out=tmp_path / "d", epochs=1))
     assert default["protocol"]["name"] == "mnad*" and default["protocol"]["changed"] == {"drop_first": 0}
     assert default["frames_evaluated"] == 24

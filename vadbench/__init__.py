@@ -1,16 +1,50 @@
 """vadbench: one harness for video anomaly detection, where numbers compare.
 
-Public API: the :class:`Detector` contract and its config helpers, the registries and their
-decorators, and the dataset-adapter contract.
+The public API is everything a plugin needs and nothing else: the :class:`Detector` contract
+and the value types it uses, the :class:`Trainer` handed to ``fit``, the dataset-adapter
+contract, method cards, the registries with their decorators, the error classes and a few
+helpers. Plugins (and vadbench's own baselines and MNAD) import only these names. Names that
+need torch load on first use, so ``import vadbench`` (and ``vadbench list`` / ``table``) stays
+light.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from vadbench.config import Range  # noqa: E402
-from vadbench.detector import ClipSpec, Detector, InputSpec, NoConfig, VideoScores  # noqa: E402
-from vadbench.registry import datasets, detectors, register_dataset, register_detector  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "ClipSpec", "Detector", "Range", "InputSpec", "NoConfig", "VideoScores",
-    "datasets", "detectors", "register_dataset", "register_detector", "__version__",
-]
+from vadbench._version import __version__
+
+_EXPORTS = {
+    # the detector contract and its value types
+    "Detector": "detector", "NoConfig": "detector", "Range": "config",
+    "InputSpec": "types", "ClipSpec": "types", "VideoScores": "types", "Video": "types", "TrainData": "types",
+    # training services and tensor helpers (torch)
+    "Trainer": "training", "seeded": "training", "to_network": "tensors", "stack_time": "tensors",
+    # score helpers
+    "minmax": "metrics",
+    # datasets
+    "DatasetAdapter": "data.source", "SourceVideo": "data.source", "SplitListing": "data.source",
+    # method cards
+    "MethodCard": "card", "AblationRow": "card", "AutoProfile": "card", "Reported": "card",
+    # registries
+    "detectors": "registry", "datasets": "registry", "cards": "registry",
+    "register_detector": "registry", "register_dataset": "registry", "register_card": "registry",
+    # errors
+    "VadbenchError": "errors", "ConfigError": "errors", "RegistryError": "errors", "DatasetError": "errors",
+    "CacheError": "errors", "RunError": "errors", "EvaluationError": "errors",
+}
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from the module that defines it, on first use (PEP 562)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vadbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vadbench.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional
 import typer
 from rich.table import Table
 
-from vadbench import __version__
+from vadbench._version import __version__
 from vadbench.cli_datasets import DataSetOpt, PluginOpt, RootOpt, dataset_options
 from vadbench.cli_datasets import app as datasets_app
 from vadbench.cli_datasets import load_plugins as _load_plugins
@@ -22,7 +22,7 @@ from vadbench.config import parse_assignments
 from vadbench.console import console
 from vadbench.errors import ConfigError, VadbenchError
 from vadbench.protocols import PROTOCOLS, describe
-from vadbench.registry import datasets, detectors
+from vadbench.registry import cards, datasets, detectors
 
 if TYPE_CHECKING:
     from vadbench.runner import RunRequest
@@ -131,7 +131,7 @@ def ablate(
 ) -> None:
     """Run every row of a detector's ablation grid (MNAD: the paper's Table 2); options as for `run`."""
     req = _request(detector=detector, out=out, resume=resume, **options)
-    from vadbench.runner import ablate as do_ablate
+    from vadbench.ablate import ablate as do_ablate
 
     for row in do_ablate(req):
         console.print(f"{row.get('label')}: micro AUC {100 * row['auc_micro']:.1f}")
@@ -166,11 +166,12 @@ def metrics(
     import dataclasses
 
     from vadbench.protocols import get_protocol
-    from vadbench.runner import DETECTOR_FACTS, metrics_from_frames, recorded_protocol
+    from vadbench.rundir import RunDir
+    from vadbench.runner import metrics_from_frames
 
-    own = recorded_protocol(run_dir)
+    own = RunDir(run_dir).protocol()
     base = own if protocol is None else dataclasses.replace(  # a named protocol keeps what the score is
-        get_protocol(protocol), **{k: getattr(own, k) for k in DETECTOR_FACTS})
+        get_protocol(protocol), detector_normalisation=own.detector_normalisation)
     proto = base.with_overrides(parse_assignments(protocol_sets))
     _print_metrics({**metrics_from_frames(run_dir, proto), "protocol": proto.record()})
 
@@ -199,17 +200,41 @@ def table(
 
 @app.command("list")
 def list_(plugin: Optional[List[Path]] = PluginOpt) -> None:
-    """Show registered detectors and datasets, where they come from, and broken plugins."""
+    """Show registered detectors (and variants) and datasets, where they come from, and broken plugins.
+
+    Detectors are described by their method cards, so listing imports no model code; a detector
+    without a card is imported to read its docstring (and to show its error if it is broken).
+    """
     _load_plugins(plugin)
-    for registry in (detectors, datasets):
-        t = Table(title=f"{registry.kind}s", title_justify="left")
-        t.add_column("name", style="bold")
-        t.add_column("from")
-        t.add_column("description")
-        for entry in registry.entries():
-            style = "red" if not entry.ok else None
-            t.add_row(entry.name, entry.source, entry.description, style=style)
-        console.print(t)
+    t = _listing("detectors")
+    declared = dict(detectors.declared())
+    for name, source in sorted({**dict(cards.declared()), **declared}.items()):
+        card = cards.find(name)
+        if detectors.peek(name) is not None:  # registered in code too (e.g. by --plugin): load to check for a clash
+            entry = detectors.entry(name)
+            if entry is not None and not entry.ok:
+                t.add_row(name, entry.source, entry.description, style="red")
+                continue
+        if card is not None:  # described by its card: nothing else is imported
+            variant = f" [variant of {card.variant_of}]" if card.variant_of else ""
+            t.add_row(name, source, card.title + variant)
+            continue
+        entry = detectors.entry(name)
+        if entry is not None:
+            t.add_row(name, entry.source, entry.description, style=None if entry.ok else "red")
+    console.print(t)
+    t = _listing("datasets")
+    for entry in datasets.entries():
+        t.add_row(entry.name, entry.source, entry.description, style=None if entry.ok else "red")
+    console.print(t)
+
+
+def _listing(title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("name", style="bold")
+    t.add_column("from")
+    t.add_column("description")
+    return t
 
 
 @app.command()

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from vadbench.config import parse_assignments
 from vadbench.console import console, progress
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import CacheError, ConfigError
 
 if TYPE_CHECKING:  # the commands import the cache (h5py, torch) when they run, not when the CLI starts
@@ -163,7 +163,7 @@ def verify(
     with console.status(f"verifying {name}") as status:
         report = run_verify(name, root, decode=decode, progress=lambda text: status.update(f"verifying {name}: {text}"),
                             **dataset_options(data_sets))
-    styles = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
+    styles = {"ok": "green", "fail": "red", "info": "cyan"}
     console.print(f"[bold]{name}[/] at {report.root}")
     for check in report.checks:
         console.print(f"[{styles[check.status]}]{check.status.upper():4}[/]  {check.message}", highlight=False)

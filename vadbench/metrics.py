@@ -81,7 +81,7 @@ def process_video(scores: np.ndarray, labels: np.ndarray, protocol: Protocol) ->
 
 # -- metrics ----------------------------------------------------------------------------------
 def eer(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Equal error rate on the linearly interpolated ROC (``protocols.md`` §1.8)."""
+    """Equal error rate on the linearly interpolated ROC (``docs/protocols.md`` §4.4)."""
     fpr, tpr, _ = roc_curve(labels, scores)
     return float(brentq(lambda x: 1.0 - x - np.interp(x, fpr, tpr), 0.0, 1.0))
 

@@ -1,4 +1,4 @@
-"""Pixel-level metrics for detectors that return per-pixel anomaly maps (``protocols.md`` §1.10).
+"""Pixel-level metrics for detectors that return per-pixel anomaly maps (``docs/protocols.md`` §5).
 
 * ``pixel_auc_ucsd`` / ``pixel_eer_ucsd``: the UCSD protocol (Mahadevan et al., CVPR 2010; Li et
   al., TPAMI 2014). Maps are resized bilinearly to the mask size; at threshold θ a pixel is

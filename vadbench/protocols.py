@@ -36,7 +36,7 @@ class Protocol:
     smoothing_sigma: float = 0.0  # Gaussian sigma in frames; 0 = none
     smoothing_mode: str = "reflect"
     macro_padding: Literal["pad_outside_range"] = "pad_outside_range"
-    order: str = "fill>exclude>normalise>smooth>metric"
+    order: Literal["fill>exclude>normalise>smooth>metric"] = "fill>exclude>normalise>smooth>metric"  # the one order applied
     checkpoint_rule: Literal["last"] = "last"
 
     def __post_init__(self) -> None:

@@ -1,8 +1,8 @@
 """Registries of detectors and datasets, fed by one decorator and by Python entry points.
 
 Built-in detectors join exactly as third-party ones do: ``pyproject.toml`` declares them in the
-entry-point group ``vadbench.detectors`` (datasets: ``vadbench.datasets``) with the value
-``module:attr``. Loading an entry point imports the module, whose ``@register_detector`` then
+entry-point group ``vadbench.detectors`` (datasets: ``vadbench.datasets``, method cards:
+``vadbench.cards``) with the value ``module:attr``. Loading an entry point imports the module, whose ``@register_detector`` then
 records the same object; entries are matched by identity, so one object under one name is never
 a duplicate. A plugin that fails to import is kept as a *broken* entry with its error, and two
 different objects under one name are a *conflict* that names both sources; neither stops the
@@ -15,11 +15,12 @@ import difflib
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
+from vadbench.card import AutoProfile, MethodCard
 from vadbench.errors import RegistryError
 
 T = TypeVar("T")
@@ -59,6 +60,7 @@ class Registry(Generic[T]):
         self._check = check  # validates (and, for factories, resolves) a registered object
         self._entries: dict[str, Entry] = {}
         self._scanned = False
+        self._loaded: set[str] = set()  # names whose entry points were loaded on their own
 
     # -- adding -------------------------------------------------------------------------------
     def register(self, name: str) -> Callable[[Any], Any]:
@@ -84,12 +86,25 @@ class Registry(Generic[T]):
             entry.sources.append(source)
             entry.error = f"two {self.kind}s are registered as {name!r}: {' and '.join(entry.sources)}"
 
-    def scan(self) -> None:
-        """Load every entry point of the group once; failures become broken entries."""
-        if self._scanned:
-            return
-        self._scanned = True
+    def declared(self) -> list[tuple[str, str]]:
+        """(name, source) of every entry, without importing anything not yet imported."""
+        found = {name: entry.source for name, entry in self._entries.items()}
         for ep in entry_points(group=self.group):
+            found.setdefault(ep.name, f"{ep.dist.name if ep.dist is not None else '?'} ({ep.value})")
+        return sorted(found.items())
+
+    def scan(self, name: str | None = None) -> None:
+        """Load every entry point of the group once (or only those called ``name``, so that using
+        one plugin never imports the others); failures become broken entries."""
+        if self._scanned or name in self._loaded:
+            return
+        if name is None:
+            self._scanned = True
+        else:
+            self._loaded.add(name)
+        for ep in entry_points(group=self.group):
+            if ep.name != name if name is not None else ep.name in self._loaded:
+                continue  # another name's entry point, or one loaded on its own before
             dist = ep.dist.name if ep.dist is not None else "?"
             source = f"{dist} ({ep.value})"
             try:
@@ -133,6 +148,10 @@ class Registry(Generic[T]):
         except Exception as exc:
             raise RegistryError(f"plugin {path} failed to load: {type(exc).__name__}: {exc}") from None
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (tests and interactive sessions that register and drop plugins)."""
+        self._entries.pop(name, None)
+
     # -- reading ------------------------------------------------------------------------------
     def entries(self) -> list[Entry]:
         self.scan()
@@ -141,13 +160,27 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return [e.name for e in self.entries() if e.ok]
 
+    def find(self, name: str) -> T | None:
+        """The usable object registered as ``name``, or None (unknown or broken)."""
+        entry = self.entry(name)
+        return self._check(entry.obj) if entry is not None and entry.ok else None
+
+    def peek(self, name: str) -> Entry | None:
+        """The entry called ``name`` if it is already known (registered in code), loading nothing."""
+        return self._entries.get(name)
+
+    def entry(self, name: str) -> Entry | None:
+        """The entry called ``name`` (loading that name's entry points only), or None."""
+        self.scan(name)
+        return self._entries.get(name)
+
     def get(self, name: str) -> T:
         """The object registered as ``name``; unknown, broken and duplicate names are errors."""
         if ":" in name:
             return self.load_spec(name)
-        self.scan()
-        entry = self._entries.get(name)
+        entry = self.entry(name)
         if entry is None:
+            self.scan()
             close = difflib.get_close_matches(name, list(self._entries), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             known = ", ".join(sorted(self._entries)) or "none"
@@ -181,7 +214,67 @@ def _dataset_class(obj: Any) -> Any:
     raise RegistryError(f"{obj!r} is not a vadbench DatasetAdapter subclass")
 
 
+def _card(obj: Any) -> MethodCard:
+    if isinstance(obj, MethodCard):
+        return obj
+    raise RegistryError(f"{obj!r} is not a vadbench MethodCard")
+
+
 detectors: Registry = Registry("detector", "vadbench.detectors", _detector_class)
 datasets: Registry = Registry("dataset", "vadbench.datasets", _dataset_class)
+cards: Registry = Registry("method card", "vadbench.cards", _card)
 register_detector = detectors.register
 register_dataset = datasets.register
+
+
+def register_card(card: MethodCard) -> MethodCard:
+    """Register a method card under its name (in a ``--plugin`` file; packages use entry points)."""
+    cards._add(card.name, card, f"{card.name} (registered in code)")
+    return card
+
+
+def card_of(name: str) -> MethodCard:
+    """The card registered for ``name``, or a bare one (no title, no profiles) when it has none."""
+    return cards.find(name) or MethodCard(name=name, title="")
+
+
+def resolve_detector(name: str) -> tuple[Any, MethodCard, dict[str, Any]]:
+    """The detector class behind a registered name, its card and the preset settings.
+
+    A variant (a card with ``variant_of``) resolves to its base detector with the card's
+    settings; a variant of a variant adds its own on top.
+    """
+    card = cards.find(name) if ":" not in name else None
+    if card is not None and card.variant_of:
+        cls, base, preset = resolve_detector(card.variant_of)
+        inherited = replace(card, profiles=card.profiles or base.profiles, protocol=card.protocol or base.protocol,
+                            auto_profile=card.auto_profile if card.auto_profile != AutoProfile() else base.auto_profile)
+        return cls, inherited, {**preset, **card.settings}
+    if ":" not in name and detectors.entry(name) is None:
+        variants = [n for n, _ in cards.declared() if (c := cards.find(n)) is not None and c.variant_of]
+        known = ", ".join(sorted({n for n, _ in detectors.declared()} | set(variants))) or "none"
+        close = difflib.get_close_matches(name, known.split(", "), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RegistryError(f"unknown detector {name!r}{hint} (registered: {known})")
+    return detectors.get(name), card or MethodCard(name=name, title=""), {}
+
+
+def build_detector(cls: Any, card: MethodCard, preset: dict[str, Any], profile: str | None,
+                   overrides: dict[str, Any]) -> Any:
+    """Instantiate ``cls`` with a variant's preset, a profile's overrides, then the user's, all validated."""
+    from vadbench.config import apply_overrides
+    from vadbench.errors import ConfigError
+
+    config = apply_overrides(cls.Config(), preset)
+    if profile is not None:
+        if profile not in card.profiles:
+            known = ", ".join(card.profiles) or "none"
+            raise ConfigError(f"unknown profile {profile!r} for {card.name}; known: {known}")
+        config = apply_overrides(config, card.profiles[profile])
+    return cls(apply_overrides(config, overrides))
+
+
+def create_detector(name: str, profile: str | None = None, **settings: Any) -> Any:
+    """A detector by its registered name (a variant included), with a profile and settings."""
+    cls, card, preset = resolve_detector(name)
+    return build_detector(cls, card, preset, profile, settings)

@@ -22,8 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
-import torch
-
 from vadbench.errors import RunError
 
 
@@ -88,6 +86,8 @@ def read_json(path: Path, required: Sequence[str] = ()) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    import torch  # here, so that reading and writing JSON never imports torch
+
     try:
         with atomic_open(path, "wb") as f:
             torch.save(obj, f)
@@ -97,6 +97,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 def load_torch(path: Path, device: str = "cpu") -> Any:
     """A checkpoint with tensors and plain values only; unsafe or damaged files are refused."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise RunError(f"checkpoint not found: {path}")

@@ -3,7 +3,7 @@
 A table is read from the ``metrics.json`` files found under the given paths, so anyone who has
 the run directories (metrics.json and frames.csv, kept beside the table) can regenerate it, and
 ``vadbench metrics`` can recompute any number from ``frames.csv``. Published numbers come from
-the detectors' own ``reported`` records and are always labelled as reported, never as ours.
+their method cards and are always labelled as reported, never as ours.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from vadbench.errors import RunError
 from vadbench.protocols import describe
-from vadbench.registry import detectors
-from vadbench.store import read_json
-
-METRICS_KEYS = ("detector", "dataset", "input", "protocol", "auc_micro")  # what a table row reads
+from vadbench.registry import card_of
+from vadbench.rundir import finished_runs
 
 METRICS = [("auc_micro", "micro AUC"), ("auc_macro", "macro AUC"), ("eer", "EER"), ("aupr", "AUPR"),
            ("auc_micro_raw", "raw micro AUC")]
@@ -27,15 +24,7 @@ METRICS = [("auc_micro", "micro AUC"), ("auc_macro", "macro AUC"), ("eer", "EER"
 
 def collect(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """Every finished run (a ``metrics.json``) under ``paths``, with its directory."""
-    runs = []
-    for root in map(Path, paths):
-        if not root.exists():
-            raise RunError(f"no such run directory: {root}")
-        for path in sorted(root.rglob("metrics.json")) if root.is_dir() else [root]:
-            runs.append({**read_json(path, METRICS_KEYS), "run_dir": str(path.parent)})
-    if not runs:
-        raise RunError(f"no finished runs (metrics.json) under {', '.join(map(str, paths))}")
-    return runs
+    return [{**run.read_metrics(), "run_dir": str(run.path)} for run in finished_runs(list(paths))]
 
 
 def _pct(value: Any) -> str:
@@ -49,12 +38,10 @@ def _synthetic_banner(group: list[dict[str, Any]]) -> list[str]:
 
 
 def _reported(detector: str, dataset: str) -> tuple[dict[str, float], str] | None:
-    try:
-        cls = detectors.get(detector)
-    except Exception:
-        return None
-    numbers = cls.reported.get(dataset)
-    return (numbers, cls.reported_source) if numbers else None
+    """The published numbers of ``detector`` on ``dataset`` from its method card, if any."""
+    reported = card_of(detector).reported
+    numbers = reported.values.get(dataset) if reported else None
+    return (dict(numbers), reported.source) if numbers and reported else None
 
 
 def leaderboard(runs: list[dict[str, Any]], out: Path | None) -> str:
@@ -105,15 +92,15 @@ def ablation(runs: list[dict[str, Any]], out: Path | None) -> str:
         lines += [f"## {dataset}", ""] + _synthetic_banner(group)
         head = ["row", "detector", "input", "epochs", "seed", "micro AUC (ours)", "reported", "macro AUC", "EER", "run"]
         lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        grids: dict[str, dict[str, Any]] = {}
-        for r in group:
-            try:
-                grids.update(detectors.get(r["detector"]).ablations)
-            except Exception:
-                pass
+        grids = {row.label: row for r in group for row in card_of(r["detector"]).ablations}
         order = list(grids)
         for r in sorted(group, key=lambda r: order.index(r["label"]) if r.get("label") in order else len(order)):
-            reported = grids.get(r.get("label"), {}).get("reported", {}).get(dataset)
+            row = grids.get(r.get("label"))
+            reported = None
+            if row is not None:
+                reported = row.reported.get(dataset)
+                if reported is None and row.detector:
+                    reported = card_of(row.detector).reported_auc(dataset)
             spec = r["input"]
             run_dir = os.path.relpath(r["run_dir"], out.parent) if out else r["run_dir"]
             cells = [str(r.get("label") or ""), r["detector"], f"{spec['height']}×{spec['width']}",

@@ -20,7 +20,8 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -31,7 +32,25 @@ from vadbench.store import atomic_torch_save, load_torch, restore
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from vadbench.detector import Detector
+
+class Stateful(Protocol):
+    """What a checkpoint saves and restores: a detector, an optimiser, a scheduler."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Draw from torch's CPU generator seeded with ``seed``, leaving the global RNG as it was.
+
+    Detectors build their initial weights inside it (``with trainer.seeded(): ...``), so the
+    weights depend on the run's seed alone, not on what ran before, on any device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def seed_everything(seed: int) -> None:
@@ -67,6 +86,10 @@ class Trainer:
         self._count = 0
         self._task: Any = None
 
+    def seeded(self) -> AbstractContextManager[None]:
+        """:func:`seeded` with the run's seed."""
+        return seeded(self.seed)
+
     # -- data ---------------------------------------------------------------------------------
     def loader(self, dataset: torch.utils.data.Dataset, batch_size: int, *, shuffle: bool = True,
                drop_last: bool = False) -> torch.utils.data.DataLoader:
@@ -85,7 +108,7 @@ class Trainer:
         """The epoch count: ``--epochs`` if given, else the detector's ``default``."""
         return self.epochs_override if self.epochs_override is not None else default
 
-    def epochs(self, detector: Detector, n_epochs: int, **stateful: Any) -> Iterator[int]:
+    def epochs(self, detector: Stateful, n_epochs: int, **stateful: Stateful) -> Iterator[int]:
         """Yield epoch numbers, resuming after the last checkpoint and saving after each epoch.
 
         ``stateful`` objects (optimiser, scheduler, ...) must have ``state_dict`` and
@@ -160,6 +183,16 @@ class Trainer:
         return " ".join(f"{k}={float(v) / self._count:.4g}" for k, v in self._sums.items())
 
 
+def load_detector_state(detector: Stateful, path: Path, device: str = "cpu") -> None:
+    """Load a saved detector into ``detector``: a ``model.pt`` (its state_dict) or the detector
+    part of a resume checkpoint written by :meth:`Trainer.epochs`; a file that is unsafe, damaged
+    or does not fit the detector is one :class:`RunError` naming it."""
+    state = load_torch(path, device)
+    if isinstance(state, dict) and {"detector", "epoch"} <= set(state):
+        state = state["detector"]
+    restore(detector, state, path)
+
+
 def environment(device: str) -> dict[str, Any]:
     """Versions and hardware, recorded with every run."""
     import platform
@@ -168,7 +201,7 @@ def environment(device: str) -> dict[str, Any]:
     import h5py
     import sklearn
 
-    from vadbench import __version__
+    from vadbench._version import __version__
 
     env: dict[str, Any] = {
         "vadbench": __version__, "python": platform.python_version(), "torch": torch.__version__,

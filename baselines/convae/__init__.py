@@ -1,5 +1,5 @@
 """ConvAE (Hasan et al., CVPR 2016), registered as ``convae``."""
 
-from baselines.convae.detector import ConvAE, ConvAEConfig, regularity
+from vadbench_baselines.convae.detector import ConvAE, ConvAEConfig, regularity
 
 __all__ = ["ConvAE", "ConvAEConfig", "regularity"]

@@ -1,6 +1,6 @@
 """ConvAE (Hasan et al., CVPR 2016): reconstruct 10-frame cuboids; irregular motion reconstructs badly.
 
-The faithful-but-practical version of ``protocols.md`` §3.3. Every way it departs from the paper
+The faithful-but-practical version of ``docs/baselines.md`` §3. Every way it departs from the paper
 is a config field (listed in ``baselines/README.md``), so each choice is recorded with a result.
 
 The regularity score s(t) = 1 - (e - min e)/(max e - min e) of the released code is a per-video
@@ -21,12 +21,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import torch
 
-from baselines.convae.model import CUBOID, MIN_SIDE, ConvAENet
-from baselines.reported import REPORTED, SOURCES
-from baselines.sliding import window_scores
-from vadbench import ClipSpec, Detector, InputSpec, Range, VideoScores, register_detector
-from vadbench.metrics import minmax
-from vadbench.errors import ConfigError, DatasetError
+from vadbench import ClipSpec, ConfigError, DatasetError, Range, VideoScores, minmax
+from vadbench_baselines.convae.model import CUBOID, MIN_SIDE, ConvAENet
+from vadbench_baselines.sliding import NetworkDetector, window_scores
 
 
 
@@ -34,6 +31,7 @@ from vadbench.errors import ConfigError, DatasetError
 class ConvAEConfig:
     height: int = 227
     width: int = 227
+    color: Literal["gray"] = "gray"
     skips: tuple[int, ...] = (1, 2, 3)  # temporal augmentation: cuboids of every 1st, 2nd, 3rd frame
     stride: Annotated[int, Range(ge=1)] = 1  # a training cuboid starts every `stride` frames (released code: 5)
     epochs: Annotated[int, Range(ge=0)] = 50
@@ -62,14 +60,10 @@ def regularity(e: np.ndarray, denominator: Literal["range", "max"] = "range") ->
     return 1.0 - (e - np.nanmin(e)) / high if high > 0 else np.where(np.isnan(e), np.nan, 1.0)
 
 
-@register_detector("convae")
-class ConvAE(Detector):
+class ConvAE(NetworkDetector):
     """ConvAE (Hasan et al. 2016): convolutional AE on 10-frame grayscale cuboids, regularity score."""
 
     Config = ConvAEConfig
-    profiles = {"cpu": {"height": 75, "width": 75, "stride": 4, "epochs": 2}}
-    reported = REPORTED["convae"]
-    reported_source = SOURCES["convae"]
 
     def __init__(self, config: ConvAEConfig | None = None) -> None:
         super().__init__(config)
@@ -84,16 +78,8 @@ class ConvAE(Detector):
     def _network(self) -> ConvAENet:
         return ConvAENet(tanh_output=self.config.output == "tanh")
 
-    def input_spec(self) -> InputSpec:
-        return InputSpec(self.config.height, self.config.width, "gray")
-
-    @classmethod
-    def auto_profile(cls, n_train_frames: int, device: str) -> str | None:
-        return "cpu" if device == "cpu" else None
-
     def to(self, device: str) -> ConvAE:
         super().to(device)
-        self.net.to(device)
         self.mean = self.mean.to(device)
         return self
 
@@ -102,12 +88,11 @@ class ConvAE(Detector):
         cfg = self.config
         if cfg.mean == "frame":
             self.mean = mean_frame(data.iter_frames(every=5)).to(self.device)
-        with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed alone, on any device
-            torch.manual_seed(trainer.seed)
+        with trainer.seeded():  # initial weights from the run's seed alone, on any device
             self.net = self._network().to(self.device)
         optim = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.Adagrad
         opt = optim(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        clips = data.clips(ClipSpec(CUBOID, stride=cfg.stride, skips=tuple(cfg.skips), target="center"))
+        clips = data.clips(ClipSpec(CUBOID, stride=cfg.stride, skips=tuple(cfg.skips)))
         loader = trainer.loader(clips, cfg.batch_size)
         self.net.train()
         for epoch in trainer.epochs(self, trainer.n_epochs(cfg.epochs), optimizer=opt):

@@ -1,4 +1,4 @@
-"""The ConvAE network of Hasan et al. (CVPR 2016) as specified in ``protocols.md`` §3.3.
+"""The ConvAE network of Hasan et al. (CVPR 2016) as described in ``docs/baselines.md`` §3.2.
 
 Ten stacked grayscale frames go through three tanh convolutions of the paper's widths
 (512, 256, 128) with two 2x2 max-pools, and back through mirrored transposed convolutions whose

@@ -1,5 +1,5 @@
-"""MemAE (Gong et al., ICCV 2019) and AE-Conv3D, registered as ``memae`` and ``memae-nomem``."""
+"""MemAE (Gong et al., ICCV 2019), registered as ``memae``; its variant ``memae-nomem`` (AE-Conv3D) is a card."""
 
-from baselines.memae.detector import MemAE, MemAEConfig, MemAENoMem, MemAENoMemConfig
+from vadbench_baselines.memae.detector import MemAE, MemAEConfig
 
-__all__ = ["MemAE", "MemAEConfig", "MemAENoMem", "MemAENoMemConfig"]
+__all__ = ["MemAE", "MemAEConfig"]

@@ -1,6 +1,6 @@
 """MemAE (Gong et al., ICCV 2019) and its no-memory twin AE-Conv3D, on 16-frame grayscale clips.
 
-``protocols.md`` §4.4: the released model and training, one score per clip (the mean absolute
+``docs/baselines.md`` §4.4: the released model and training, one score per clip (the mean absolute
 residual in [-1, 1] space), assigned to the clip's centre frame j + 8, so the first 8 and last 7
 frames of a video are NaN and filled by the harness. The released per-video normalisation
 p = 1 - (e - min e)/(max e - min e) is the harness's ``per_video_minmax`` of e (the default
@@ -12,22 +12,20 @@ p = 1 - (e - min e)/(max e - min e) is the harness's ``per_video_minmax`` of e (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 
-from baselines.memae.model import CLIP, SIDE_MULTIPLE, MemAENet, entropy
-from baselines.reported import REPORTED, SOURCES, auc
-from baselines.sliding import window_scores
-from vadbench import ClipSpec, Detector, InputSpec, Range, VideoScores, register_detector
-from vadbench.errors import ConfigError
-from vadbench.tensors import to_network
+from vadbench import ClipSpec, ConfigError, Range, VideoScores, to_network
+from vadbench_baselines.memae.model import CLIP, SIDE_MULTIPLE, MemAENet, entropy
+from vadbench_baselines.sliding import NetworkDetector, window_scores
 
 
 @dataclass
 class MemAEConfig:
     height: int = 256
     width: int = 256
+    color: Literal["gray"] = "gray"
     memory: bool = True  # false: AE-Conv3D, the same network without the memory
     memory_items: Annotated[int, Range(ge=1)] = 2000
     shrink: Annotated[float, Range(ge=0, lt=1)] = 0.0025  # hard-shrinkage threshold lambda (released scripts); 0 = none
@@ -39,24 +37,11 @@ class MemAEConfig:
     score_batch: Annotated[int, Range(ge=1)] = 16
 
 
-@dataclass
-class MemAENoMemConfig(MemAEConfig):
-    memory: bool = False
 
-
-@register_detector("memae")
-class MemAE(Detector):
+class MemAE(NetworkDetector):
     """MemAE (Gong et al. 2019): 3-D conv AE whose latent is read from a sparse memory of normal items."""
 
     Config = MemAEConfig
-    profiles = {"cpu": {"height": 48, "width": 48, "stride": 4, "epochs": 3}}
-    reported = REPORTED["memae"]
-    reported_source = SOURCES["memae"]
-    ablations = {  # Gong et al.'s components, rows of their ablation
-        "MemAE": {"reported": auc("memae")},
-        "MemAE-nonSpar": {"shrink": 0.0, "entropy_weight": 0.0, "reported": auc("memae-nonspar")},
-        "AE-Conv3D": {"detector": "memae-nomem", "reported": auc("memae-nomem")},
-    }
 
     def __init__(self, config: MemAEConfig | None = None) -> None:
         super().__init__(config)
@@ -70,26 +55,13 @@ class MemAE(Detector):
         cfg = self.config
         return MemAENet(cfg.memory_items if cfg.memory else 0, cfg.shrink)
 
-    def input_spec(self) -> InputSpec:
-        return InputSpec(self.config.height, self.config.width, "gray")
-
-    @classmethod
-    def auto_profile(cls, n_train_frames: int, device: str) -> str | None:
-        return "cpu" if device == "cpu" else None
-
-    def to(self, device: str) -> MemAE:
-        super().to(device)
-        self.net.to(device)
-        return self
-
     # -- training -------------------------------------------------------------------------------
     def fit(self, data, trainer) -> None:
         cfg = self.config
-        with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed alone, on any device
-            torch.manual_seed(trainer.seed)
+        with trainer.seeded():  # initial weights from the run's seed alone, on any device
             self.net = self._network().to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        loader = trainer.loader(data.clips(ClipSpec(CLIP, stride=cfg.stride, target="center")), cfg.batch_size)
+        loader = trainer.loader(data.clips(ClipSpec(CLIP, stride=cfg.stride)), cfg.batch_size)
         self.net.train()
         for epoch in trainer.epochs(self, trainer.n_epochs(cfg.epochs), optimizer=opt):
             for batch in trainer.track(loader, f"epoch {epoch + 1}"):
@@ -123,13 +95,3 @@ class MemAE(Detector):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
-
-
-@register_detector("memae-nomem")
-class MemAENoMem(MemAE):
-    """MemAE w/o memory (AE-Conv3D, Gong et al. 2019): the same 3-D conv AE with the memory removed."""
-
-    Config = MemAENoMemConfig
-    reported = REPORTED["memae-nomem"]
-    reported_source = SOURCES["memae-nomem"]
-    ablations = {}

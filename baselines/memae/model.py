@@ -1,4 +1,4 @@
-"""The MemAE network of Gong et al. (ICCV 2019), video variant, as specified in ``protocols.md`` §4.
+"""The MemAE network of Gong et al. (ICCV 2019), video variant, as described in ``docs/baselines.md`` §4.
 
 A 3-D convolutional encoder turns a 16-frame grayscale clip into a 2xH/16xW/16 grid of
 256-dimensional features. With the memory, every feature vector is a query that is replaced by a

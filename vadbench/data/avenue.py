@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from vadbench import register_dataset
+from vadbench.registry import register_dataset
 from vadbench.data.frames import FrameSource, in_file, is_video_file
 from vadbench.data.labels import avenue_mask_labels, avenue_masks, load_anopred_mat
 from vadbench.data.layout import (Facts, FileAdapter, LabelSource, Scan, SplitFacts, concatenated_labels,
-                                  first_existing, interval_labels)
+                                  first_existing, interval_labels, named_sources)
 from vadbench.data.source import printable
 from vadbench.errors import DatasetError
 
@@ -37,17 +37,13 @@ _MASK_FILE = re.compile(r"(\d+)_label\.mat")
 
 def _numbered(folder: Path, videos: bool) -> dict[str, FrameSource]:
     """Videos ``NN.avi`` (``videos``) or frame folders ``NN`` of ``folder``, named ``NN``."""
-    found: dict[str, FrameSource] = {}
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        wanted = is_video_file(path) if videos else path.is_dir()
+
+    def name_of(path: Path) -> str | None:
         stem = path.stem if videos else path.name
-        if wanted and stem.isdigit():
-            name = f"{int(stem):02d}"
-            if name in found:
-                raise DatasetError(f"{printable(found[name].path.name)} and {printable(path.name)} in "
-                                   f"{printable(folder)} are both video {name}")
-            found[name] = FrameSource(path, name)
-    return dict(sorted(found.items()))
+        wanted = is_video_file(path) if videos else path.is_dir()
+        return f"{int(stem):02d}" if wanted and stem.isdigit() else None
+
+    return named_sources(folder, name_of)
 
 
 @register_dataset("avenue")

@@ -58,10 +58,10 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from vadbench import __version__
+from vadbench._version import __version__
 from vadbench.console import console
 from vadbench.data.source import SPLITS, DatasetAdapter, SourceVideo, SplitListing
-from vadbench.detector import ClipSpec, InputSpec
+from vadbench.types import ClipSpec, InputSpec
 from vadbench.errors import CacheError, DatasetError
 
 FORMAT = 2  # 2: Fletcher-32 checksums, checksummed (1.10) metadata, `partial` in the identity
@@ -515,7 +515,7 @@ def build_cache(adapter: DatasetAdapter, dataset: str, spec: InputSpec, cache_di
 
 # -- reading ----------------------------------------------------------------------------------
 @dataclass
-class Video:
+class CachedVideo:
     """One cached video: frames ``uint8 [T, H, W, C]``, labels ``uint8 [T]`` (test only)."""
 
     name: str
@@ -586,26 +586,26 @@ class ClipCache:
         with self.reading(video):
             return self.file[f"{video}/frames"].shape[0]
 
-    def video(self, split: str, name: str) -> Video:
+    def video(self, split: str, name: str) -> CachedVideo:
         key = f"{split}/{name}"
         with self.reading(key):
             group = self.file[key]
             frames = group["frames"][()]
             labels = group["labels"][()] if "labels" in group else None
             masks = group["masks"] if "masks" in group else None  # not .get(): it hides a damaged header
-        return Video(name, frames, labels, None if masks is None else lambda: self._read(key, masks))
+        return CachedVideo(name, frames, labels, None if masks is None else lambda: self._read(key, masks))
 
     def _read(self, video: str, dataset: h5py.Dataset) -> np.ndarray:
         with self.reading(video):
             return dataset[()]
 
-    def iter_videos(self, split: str) -> Iterator[Video]:
+    def iter_videos(self, split: str) -> Iterator[CachedVideo]:
         """Videos of ``split`` in sorted order, one in memory at a time."""
         for name in self.videos(split):
             yield self.video(split, name)
 
-    def train_data(self) -> TrainData:
-        return TrainData(self.path, self.videos("train"), self.lengths("train"), self.spec)
+    def train_data(self) -> CachedTrainData:
+        return CachedTrainData(self.path, self.videos("train"), self.lengths("train"), self.spec)
 
 
 # -- clips ------------------------------------------------------------------------------------
@@ -623,12 +623,6 @@ def clip_index(lengths: np.ndarray, spec: ClipSpec) -> np.ndarray:
         start = (np.arange(counts.sum()) - np.repeat(first, counts)) * spec.stride
         rows.append(np.stack([video, start, np.full_like(start, skip)], axis=1))
     return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
-
-
-def target_frames(index: np.ndarray, spec: ClipSpec) -> np.ndarray:
-    """The frame each clip speaks for (``last`` or ``center``), per index row."""
-    offset = spec.length - 1 if spec.target == "last" else spec.length // 2
-    return index[:, 1] + offset * index[:, 2]
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -664,7 +658,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
 
 @dataclass
-class TrainData:
+class CachedTrainData:
     """The training split as a detector sees it in ``fit``."""
 
     path: Path

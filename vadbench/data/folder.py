@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vadbench import register_dataset
+from vadbench.registry import register_dataset
 from vadbench.data.frames import FrameSource, frame_source, video_entries
 from vadbench.data.labels import intervals_to_labels, load_interval_csv
 from vadbench.data.layout import FileAdapter, LabelSource, Scan, SplitFacts, per_video_labels

@@ -297,6 +297,21 @@ def per_video_labels(files: dict[str, Path], description: str, gt_source: str) -
     return LabelSource(description, gt_source, read, sorted(files.values()))
 
 
+def named_sources(folder: Path, name_of: Callable[[Path], str | None]) -> dict[str, FrameSource]:
+    """The videos of ``folder`` under the names ``name_of`` gives its entries (None: not a video),
+    sorted by name; two entries with one name (``01.avi`` and ``1.avi``) are an error naming both."""
+    found: dict[str, FrameSource] = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        name = name_of(path)
+        if name is None:
+            continue
+        if name in found:
+            raise DatasetError(f"{printable(found[name].path.name)} and {printable(path.name)} in "
+                               f"{printable(folder)} are both video {name}")
+        found[name] = FrameSource(path, name)
+    return dict(sorted(found.items()))
+
+
 def first_existing(*candidates: Path) -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 

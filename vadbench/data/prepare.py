@@ -21,7 +21,7 @@ import platformdirs
 
 from vadbench.data.cache import ClipCache, build_cache
 from vadbench.data.source import DatasetAdapter
-from vadbench.detector import InputSpec
+from vadbench.types import InputSpec
 from vadbench.errors import DatasetError
 from vadbench.registry import datasets
 

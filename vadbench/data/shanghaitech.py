@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vadbench import register_dataset
+from vadbench.registry import register_dataset
 from vadbench.data.frames import FrameSource, frame_source, in_file, is_video_file
 from vadbench.data.labels import npy_masks
 from vadbench.data.layout import (Facts, FileAdapter, Scan, SplitFacts, concatenated_labels,

@@ -28,11 +28,11 @@ from typing import ClassVar, Iterator
 
 import numpy as np
 
-from vadbench import register_dataset
+from vadbench.registry import register_dataset
 from vadbench.data.frames import FrameSource, Located, decode_mask, is_image, number, read_masks
 from vadbench.data.labels import load_anopred_mat, parse_ucsd_m
 from vadbench.data.layout import (Facts, FileAdapter, LabelSource, MaskSource, Scan, SplitFacts,
-                                  concatenated_labels, first_existing, interval_labels)
+                                  concatenated_labels, first_existing, interval_labels, named_sources)
 from vadbench.data.source import printable
 from vadbench.errors import DatasetError
 
@@ -86,18 +86,12 @@ class MaskArchive:
 
 def _videos(folder: Path, pattern: str, prefix: str) -> dict[str, FrameSource]:
     """Video folders whose names match ``pattern`` (one number group), under official names."""
-    found: dict[str, FrameSource] = {}
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.iterdir()):
+
+    def name_of(path: Path) -> str | None:
         match = re.fullmatch(pattern, path.name)
-        if match and path.is_dir():
-            name = f"{prefix}{int(match.group(1)):03d}"
-            if name in found:
-                raise DatasetError(f"{found[name].path.name} and {path.name} in {printable(folder)} are both "
-                                   f"video {name}")
-            found[name] = FrameSource(path, name)
-    return dict(sorted(found.items()))
+        return f"{prefix}{int(match.group(1)):03d}" if match and path.is_dir() else None
+
+    return named_sources(folder, name_of)
 
 
 def _layouts(n: int) -> str:

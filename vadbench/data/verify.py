@@ -25,7 +25,7 @@ from vadbench.data.prepare import make_adapter
 from vadbench.data.source import printable
 from vadbench.errors import DatasetError, VadbenchError
 
-Status = Literal["ok", "warn", "fail", "info"]
+Status = Literal["ok", "fail", "info"]
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""MNAD-P and MNAD-R (Park, Noh, Ham, CVPR 2020) as vadbench detectors; mnad-spec.md is the reference.
+"""MNAD-P and MNAD-R (Park, Noh, Ham, CVPR 2020) as vadbench detectors; docs/mnad.md is the reference.
 
-Defaults reproduce the official code (spec 0.4); each place where the paper says otherwise is a
-named config switch (spec 8), listed in ``plugins/mnad/README.md``. Training is the official
+Defaults reproduce the official code (docs/mnad.md §0.2); each place where the paper says otherwise is a
+named config switch (docs/mnad.md §8), listed in ``plugins/mnad/README.md``. Training is the official
 loop (Adam, cosine annealing stepped per epoch, batch 4, drop_last, the memory carried across
 batches). Scoring follows the official evaluation, batch 1 in frame order, with three changes
 that alter speed and never numbers: no autograd, the encoder batched over frames (it does not
@@ -13,29 +13,22 @@ video).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vadbench import ClipSpec, Detector, Range, VideoScores, register_detector
-from vadbench.errors import ConfigError, DatasetError, RunError
-from vadbench.metrics import minmax
-from vadbench.tensors import stack_time, to_network
+from vadbench import (ClipSpec, ConfigError, DatasetError, Detector, Range, RunError, Trainer, TrainData, Video,
+                      VideoScores, minmax, seeded, stack_time, to_network)
 
-from plugins.mnad import memory as mem
-from plugins.mnad.network import MNADNet
-from plugins.mnad.reported import TABLE1, table2_rows
-
-if TYPE_CHECKING:
-    from vadbench.data.cache import TrainData, Video
-    from vadbench.training import Trainer
+from vadbench_mnad import memory as mem
+from vadbench_mnad.network import MNADNet
 
 
 @dataclass
 class MNADConfig:
-    """MNAD settings; defaults are the official code's (spec 7), names of the paper variants per spec 8.
+    """MNAD settings; defaults are the official code's (docs/mnad.md §7), names of the paper variants per docs/mnad.md §8.
 
     ``alpha`` is the paper's λ (score weight of PSNR), ``threshold`` its γ (the test-time update
     happens when the regular score ε is below it).
@@ -97,15 +90,6 @@ class MNADRConfig(MNADConfig):
 _VARIANTS = ("channel_order", "lr", "memory_reset", "update_norm", "mem_init", "compactness", "feature_distance",
              "point_score", "nomem_l2", "exact_prediction")
 
-# Sizes: "cpu" changes only resolution and epochs (spec: 256x256 x 60 epochs is a GPU recipe).
-_PROFILES: dict[str, dict[str, Any]] = {
-    "ped2": {"epochs": 60},
-    "avenue": {"epochs": 60},
-    "shanghaitech": {"epochs": 10},
-    "cpu": {"height": 32, "width": 32, "epochs": 1},
-}
-
-
 @dataclass
 class Forward:
     """What one forward pass computes: the frame, the raw features z, the memory read (queries,
@@ -124,9 +108,7 @@ class MNAD(Detector):
     """Shared machinery of MNAD-P and MNAD-R; subclasses set the task."""
 
     history: ClassVar[int]  # frames before the scored one that the network sees (4: prediction, 0: reconstruction)
-    stateful_test = True
-    profiles = _PROFILES
-    reported_source = "Park et al., CVPR 2020, Table 1"
+    score_normalisation = "per_video_minmax per stream (PSNR; feature distance when alpha < 1), alpha-fused"  # fuse()
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
@@ -136,15 +118,14 @@ class MNAD(Detector):
         self._degenerate: list[str] = []  # "video: stream" whose per-video range was zero in this test pass
 
     # -- construction ---------------------------------------------------------------------------
-    def _build(self, seed: int) -> None:
+    def build(self, seed: int) -> None:
         """Network and memory, drawn in the official order (network, then items) from ``seed``.
 
         The draws happen in a forked RNG on the CPU (as the official code draws them), so the
         initial weights depend on the seed alone, not on what ran before.
         """
         cfg = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.net = MNADNet(max(self.history, 1), skips=self.history > 0, feature_dim=cfg.feature_dim,
                                memory=cfg.memory)
             self.memory = mem.init_memory(cfg.items, cfg.feature_dim, cfg.mem_init) if cfg.memory else None
@@ -170,7 +151,7 @@ class MNAD(Detector):
             out["zero_range_minmax"] = ("normalised to 0 where the official code divides 0 by 0 (NaN): "
                                         + ", ".join(self._degenerate))
         if self.history == 0 and self.config.lambda_c != self.config.lambda_s:
-            out["loss_weights"] = ("unequal; the official MNAD-R script would have swapped them (spec 4.9): "
+            out["loss_weights"] = ("unequal; the official MNAD-R script would have swapped them (docs/mnad.md §4.9): "
                                    f"lambda_c={self.config.lambda_c} applied to compactness as named")
         return out
 
@@ -199,9 +180,9 @@ class MNAD(Detector):
     def fit(self, data: TrainData, trainer: Trainer) -> None:
         cfg = self.config
         self.to(trainer.device)
-        self._build(trainer.seed)
+        self.build(trainer.seed)
         assert self.net is not None
-        clips = data.clips(ClipSpec(length=self.history + 1, stride=1, target="last"))
+        clips = data.clips(ClipSpec(length=self.history + 1, stride=1))
         loader = trainer.loader(clips, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
         if len(loader) == 0:
             raise DatasetError(f"the training split has {len(clips)} windows of {self.history + 1} frames, fewer than "
@@ -217,7 +198,7 @@ class MNAD(Detector):
         self._test_memory = None
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *, update: bool = True) -> Forward:
-        """One pass of network and memory over a batch, as the official module's forward (spec 3.5, 4.7).
+        """One pass of network and memory over a batch, as the official module's forward (docs/mnad.md §3.5, §4.7).
 
         ``x`` is the network input (``[B, 12, H, W]`` for MNAD-P, ``[B, 3, H, W]`` for MNAD-R, BGR
         in [-1, 1]); ``memory`` defaults to the detector's items. The losses and the read use the
@@ -236,7 +217,7 @@ class MNAD(Detector):
 
     def train_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer
                    ) -> dict[str, torch.Tensor]:
-        """One official training iteration (spec 4.7); returns the losses (tensors, not synced)."""
+        """One official training iteration (docs/mnad.md §4.7); returns the losses (tensors, not synced)."""
         cfg = self.config
         out = self.forward(x)
         pixel = F.mse_loss(out.frame, target)
@@ -265,7 +246,7 @@ class MNAD(Detector):
         return None if memory is None else memory.detach().clone()
 
     def _errors(self, frame: torch.Tensor, target01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per frame of a batch: pixel MSE on the [0, 1] scale and the regular score ε (spec 6.2).
+        """Per frame of a batch: pixel MSE on the [0, 1] scale and the regular score ε (docs/mnad.md §6.2).
 
         ε = Σ w·e / Σ w with w = 1 − exp(−e), where e is the squared error of every element
         (official code) or the L2 colour distance of every pixel (``point_score='paper'``).
@@ -291,7 +272,7 @@ class MNAD(Detector):
 
     @torch.inference_mode()
     def score_video(self, video: Video) -> VideoScores:
-        """Score one video (spec 6): the memory read, decoder and update run frame by frame."""
+        """Score one video (docs/mnad.md §6): the memory read, decoder and update run frame by frame."""
         self._check_video(video)
         cfg, k, net = self.config, self.history, self.net
         assert net is not None
@@ -354,7 +335,7 @@ class MNAD(Detector):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.net is None:
-            self._build(0)  # shapes only; every value is overwritten below
+            self.build(0)  # shapes only; every value is overwritten below
         assert self.net is not None
         if self.config.memory and "memory" not in state:
             raise RunError(f"{type(self).__name__} checkpoint has no memory items (key 'memory')")
@@ -367,14 +348,6 @@ class MNAD(Detector):
             self.memory = items.detach().to(self.device, torch.float32).clone()
         self._test_memory = None
 
-    @classmethod
-    def auto_profile(cls, n_train_frames: int, device: str) -> str | None:
-        """CPU: the ``cpu`` profile (256² × 60 epochs would take days). GPU: the epochs of the
-        dataset size class (ShanghaiTech's 10 epochs above 100k training frames)."""
-        if not device.startswith("cuda"):
-            return "cpu"
-        return "shanghaitech" if n_train_frames > 100_000 else None
-
 
 def make_optimizer(params: Any, lr: float) -> torch.optim.Adam:
     """The official optimiser (Adam, betas 0.9/0.999, eps 1e-8, no weight decay), fused where
@@ -384,9 +357,6 @@ def make_optimizer(params: Any, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # no fused kernel for this device / PyTorch version
         return torch.optim.Adam(params, lr=lr)
-
-
-FUSION = "per_video_minmax per stream (PSNR; feature distance when alpha < 1), alpha-fused"  # what fuse() does
 
 
 def fuse(psnr: np.ndarray, feature_distance: np.ndarray | None, alpha: float) -> np.ndarray:
@@ -403,23 +373,15 @@ def fuse(psnr: np.ndarray, feature_distance: np.ndarray | None, alpha: float) ->
     return 1 - normality
 
 
-@register_detector("mnad-p")
 class MNADP(MNAD):
     """MNAD-P (CVPR 2020): U-Net future-frame prediction with a 10-item memory; official-code defaults."""
 
     Config = MNADPConfig
     history = 4
-    protocol_defaults = {"normalisation": "none", "drop_first": 4, "detector_normalisation": FUSION}
-    reported = {d: {"auc_micro": v} for d, v in TABLE1["MNAD-P"].items()}
-    ablations = table2_rows("mnad-p", nomem="mnad-p-nomem")
 
 
-@register_detector("mnad-r")
 class MNADR(MNAD):
     """MNAD-R (CVPR 2020): frame reconstruction with a 10-item memory, no skips; official-code defaults."""
 
     Config = MNADRConfig
     history = 0
-    protocol_defaults = {"normalisation": "none", "drop_first": 0, "detector_normalisation": FUSION}
-    reported = {d: {"auc_micro": v} for d, v in TABLE1["MNAD-R"].items()}
-    ablations = table2_rows("mnad-r", nomem="mnad-r-nomem")

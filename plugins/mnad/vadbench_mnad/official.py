@@ -1,4 +1,4 @@
-"""Loading weights in the official format (cvlab-yonsei/MNAD) into our detectors (mnad-spec.md 3.4, 10.4).
+"""Loading weights in the official format (cvlab-yonsei/MNAD) into our detectors (docs/mnad.md §3.4, §10.4).
 
 The official code saves a whole pickled module (``model.pth``) and, separately, the memory items
 (``keys.pt``, a 10×512 tensor). Convert the module to a state dict once where the official
@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import torch
 
-from vadbench.errors import ConfigError
+from vadbench import ConfigError
 
 UNUSED_PREFIX = "encoder.moduleBatchNorm."
 
@@ -47,7 +47,7 @@ def load_official(detector: Any, state_dict: Mapping[str, torch.Tensor] | torch.
     if not detector.config.memory:
         raise ConfigError(f"{name} has no memory; official weights exist for MNAD-P and MNAD-R with memory only")
     if detector.net is None:
-        detector._build(0)  # shapes only; every value is overwritten below
+        detector.build(0)  # shapes only; every value is overwritten below
     ours = detector.net.state_dict()
     converted: dict[str, torch.Tensor] = {}
     for key, value in state.items():

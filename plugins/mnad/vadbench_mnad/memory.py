@@ -1,7 +1,7 @@
-"""MNAD's memory: read, closed-form update, compactness and separateness (mnad-spec.md section 4).
+"""MNAD's memory: read, closed-form update, compactness and separateness (docs/mnad.md §4).
 
 The memory P is a plain ``[M, C]`` tensor with unit-norm rows, never a parameter: it changes
-only through :func:`update`, and no gradient ever reaches it (spec 4.8). Queries are the
+only through :func:`update`, and no gradient ever reaches it (docs/mnad.md §4.8). Queries are the
 encoder's features, L2-normalised over channels at every position and flattened to ``[N, C]``
 in (batch, y, x) order. Everything here is vectorised over queries and items: one matrix
 product for the scores, one for the read, one for the update.
@@ -64,7 +64,7 @@ def read(z: torch.Tensor, memory: torch.Tensor) -> Read:
 
 def update(q: torch.Tensor, memory: torch.Tensor, scores: torch.Tensor, nearest: torch.Tensor,
            norm: Literal["all", "assigned"] = "all") -> torch.Tensor:
-    """The new items after one update (spec 4.5), detached.
+    """The new items after one update (docs/mnad.md §4.5), detached.
 
     Item m gains Σ over the queries whose nearest item is m of exp(S[n,m] − max S[·,m])·q_n,
     which is the official V[n,m] / max V[·,m] with the softmax over queries cancelled. The max

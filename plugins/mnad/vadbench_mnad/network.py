@@ -1,9 +1,9 @@
-"""MNAD's encoder and decoder (mnad-spec.md section 3), with the official module names.
+"""MNAD's encoder and decoder (docs/mnad.md §3), with the official module names.
 
 The names (``encoder.moduleConv1.0.weight``, ``decoder.moduleUpsample4.0.weight``, ...) and the
 ``nn.Sequential`` indices are those of the official networks, so an official state dict maps
 onto ours by name (see :mod:`plugins.mnad.official`). The encoder's ``moduleBatchNorm`` and
-``moduleReLU``, which the official code builds and never calls, are left out (spec section 9).
+``moduleReLU``, which the official code builds and never calls, are left out (docs/mnad.md §9).
 
 One class serves both tasks: MNAD-P's decoder is a U-Net with skips (each upsampling halves
 the channels and the skip restores them), MNAD-R's has no skips (each upsampling keeps the
@@ -68,7 +68,7 @@ class Decoder(nn.Module):
     """[B, in, H/8, W/8] (+ skips) -> frame [B, 3, H, W] in [-1, 1].
 
     With ``skips`` (MNAD-P) the skip is concatenated *before* the upsampled map, as in the
-    official code; the order matters (spec 13.2).
+    official code; the order matters (docs/mnad.md §13 check 2).
     """
 
     def __init__(self, in_channels: int, skips: bool, out_channels: int = 3) -> None:

@@ -1,1 +1,0 @@
-"""Flagship detectors shipped with vadbench as plugins (registered through entry points)."""

@@ -1,0 +1,1 @@
+"""Dataset adapters, the frame and label readers they share, and the HDF5 clip cache."""
