@@ -76,6 +76,63 @@ def _request(detector: str | None, plugin: list[Path] | None, sets: list[str] | 
                       **fields)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: ``0,1,2``, ``0-4`` (inclusive) or a mix (``0-2,7``); distinct seeds >= 0, in the order given."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        try:
+            values = list(range(int(lo), int(hi) + 1)) if dash else [int(part)]
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: {part!r} is not a seed >= 0 or a range a-b (e.g. 0,1,2 or 0-4)") from None
+        if not values:
+            raise ConfigError(f"--seeds {text!r}: the range {part!r} is empty (write it low-high)")
+        seeds += values
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} more than once")
+    return seeds
+
+
+def _seeded_requests(seed: int | None, seeds: str | None, out: Path | None, grid: bool = False,
+                     **params: Any) -> list[RunRequest]:
+    """One request per seed of ``--seeds`` (or the one of ``--seed``, default 0), all checked before any run.
+
+    Each seed gets its own run directory, named as ``--seed`` names it (``run``'s default name ends
+    in ``-s<seed>``); an ``--out`` for several seeds (and an ablation ``grid``'s, which has no seed in
+    its default name) must say where the seed goes, ``{seed}``, so that two seeds never meet in one
+    directory, where the second would be refused, or with ``--overwrite`` replace the first.
+    """
+    import dataclasses
+
+    if seed is not None and seeds is not None:
+        raise ConfigError("--seed and --seeds are exclusive: one seed with --seed, several with --seeds")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    chosen = parse_seeds(seeds) if seeds is not None else [0 if seed is None else seed]
+    if out is not None and "{seed}" in str(out):
+        outs: list[Path | None] = [Path(str(out).replace("{seed}", str(s))) for s in chosen]
+    elif len(chosen) > 1 and (out is not None or grid):
+        example = f"{out}-s{{seed}}" if out is not None else f"runs/{params.get('dataset')}/{params.get('detector')}-ablation-s{{seed}}"
+        raise ConfigError(f"--seeds {seeds} makes one run directory per seed: give --out with {{seed}} in it, e.g. "
+                          f"--out {example}")
+    else:
+        outs = [out] * len(chosen)
+    base = _request(seed=chosen[0], out=outs[0], **params)
+    return [dataclasses.replace(base, seed=s, out=o) for s, o in zip(chosen, outs)]
+
+
+def _print_seed_summary(results: list[dict[str, Any]]) -> None:
+    """After several seeds: their micro AUC as mean ± sample std, as `vadbench table` shows it."""
+    if len(results) < 2:
+        return
+    from vadbench.tables import mean_std
+
+    mean, std, n = mean_std(100 * r["auc_micro"] for r in results)
+    console.print(f"micro AUC over seeds {','.join(str(r['seed']) for r in results)}: {mean:.2f} ± {std:.2f} % "
+                  f"(mean ± sample std, n={n})")
+
+
 @app.command()
 def run(
     detector: Optional[str] = typer.Argument(None, help="Registered name (see `vadbench list`) or module:Class."),
@@ -83,7 +140,10 @@ def run(
     dataset: str = typer.Option("synthetic", "--dataset", "-d", help="Registered dataset."),
     root: Optional[str] = RootOpt,
     data_sets: Optional[List[str]] = DataSetOpt,
-    seed: int = typer.Option(0, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of Python, NumPy, torch and the loaders (default 0)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Several seeds, one run directory each: 0,1,2 or 0-4 "
+                                        "(not with --seed). An --out for several seeds must hold {seed}, e.g. "
+                                        "--out runs/convae-s{seed}; `vadbench table` shows their mean ± std."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the detector's epoch count."),
     sets: Optional[List[str]] = SetOpt,
     profile: Optional[str] = typer.Option(None, "--profile", help="Named config profile (default: chosen by size)."),
@@ -100,11 +160,15 @@ def run(
                                          help="Keep the resume checkpoint of a finished run (model.pt suffices to score)."),
     plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
-    """Prepare the cache, train, score and evaluate one detector; write a run directory."""
-    req = _request(**locals())  # first, while the locals are exactly the parameters
+    """Prepare the cache, train, score and evaluate one detector; write a run directory (one per seed)."""
+    reqs = _seeded_requests(**locals())  # first, while the locals are exactly the parameters
     from vadbench.runner import run as do_run
 
-    _print_metrics(do_run(req))
+    results = []
+    for req in reqs:
+        results.append(do_run(req))
+        _print_metrics(results[-1])
+    _print_seed_summary(results)
 
 
 def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -130,11 +194,13 @@ def ablate(
     **options: Any,
 ) -> None:
     """Run every row of a detector's ablation grid (MNAD: the paper's Table 2); options as for `run`."""
-    req = _request(detector=detector, out=out, resume=resume, **options)
+    reqs = _seeded_requests(detector=detector, out=out, resume=resume, grid=True, **options)
     from vadbench.ablate import ablate as do_ablate
 
-    for row in do_ablate(req):
-        console.print(f"{row.get('label')}: micro AUC {100 * row['auc_micro']:.1f}")
+    for req in reqs:
+        for row in do_ablate(req):
+            console.print(f"{row.get('label')}: micro AUC {100 * row['auc_micro']:.1f}"
+                          + (f" (seed {req.seed})" if len(reqs) > 1 else ""))
 
 
 @app.command("eval")
@@ -179,17 +245,27 @@ def metrics(
 @app.command()
 def table(
     paths: List[Path] = typer.Argument(..., help="Run directories (searched recursively for metrics.json)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Markdown file to write (default: print)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write (default: print); its suffix names the "
+                                       "format: .md .csv .tex .html .json."),
     layout: str = typer.Option("leaderboard", "--layout", help="leaderboard or ablation (paper Table 2 style)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="md, csv, latex, html or json (default: from --out's "
+                                      "suffix, else md). CSV and JSON are tidy: one row per run or seed group."),
+    per_seed: bool = typer.Option(False, "--per-seed", help="One row per run; by default runs that differ only in "
+                                  "their seed are one row, mean ± sample std (n seeds)."),
+    ci: bool = typer.Option(False, "--ci", help="Show each run's 95 % video-bootstrap interval (metrics.json 'ci'); "
+                            "for a seed group, the mean of the seeds' bounds."),
+    mark_best: bool = typer.Option(False, "--mark-best", help="Bold a dataset's best micro AUC only where DeLong's "
+                                   "test gives p < 0.05 against the runner-up (groups: their lowest common seed)."),
 ) -> None:
-    """Make a results table from run files."""
+    """Make a results table from run files (and the method cards' published numbers)."""
     from vadbench.store import atomic_open
     from vadbench.tables import render
 
-    if layout not in ("leaderboard", "ablation"):
-        raise ConfigError(f"unknown layout {layout!r}; use leaderboard or ablation")
-    command = "vadbench table " + " ".join(str(p) for p in paths) + (f" --layout {layout}" if layout != "leaderboard" else "") + (f" --out {out}" if out else "")
-    text = render(paths, layout, out, command)
+    flags = [f"--layout {layout}" if layout != "leaderboard" else "", f"--format {fmt}" if fmt else "",
+             "--per-seed" if per_seed else "", "--ci" if ci else "", "--mark-best" if mark_best else "",
+             f"--out {out}" if out else ""]
+    command = " ".join(["vadbench table", *map(str, paths), *filter(None, flags)])
+    text = render(paths, layout, out, command, fmt, per_seed=per_seed, ci=ci, mark_best=mark_best)
     if out:
         with atomic_open(out) as f:
             f.write(text)
