@@ -152,6 +152,25 @@ def test_a_run_whose_config_is_unknown_is_never_averaged(tmp_path):
     assert (csv_of([tmp_path])["kind"] == "ours").sum() == 3
 
 
+def test_evaluations_group_with_evaluations_of_the_other_seeds_never_with_the_runs(tmp_path):
+    for seed in (0, 1):
+        run = fake_run(tmp_path, f"toy-s{seed}", seed=seed, auc=0.8 + seed / 100)
+        fake_run(run / "evals", "model-raw", seed=seed, auc=0.7 + seed / 100, with_config=False,
+                 evaluation_of=str(run), checkpoint=str(run / "model.pt"))  # eval writes no config.json
+    data = csv_of([tmp_path])
+    assert sorted(data["auc_micro"].round(9)) == [70.5, 80.5] and (data["auc_micro_n"] == 2).all()
+
+
+def test_a_runs_figures_are_linked_where_it_has_them(tmp_path):
+    run = fake_run(tmp_path, "toy-s0")
+    assert "| figures |" not in render([tmp_path])
+    (run / "figures").mkdir()
+    (run / "figures" / "roc.png").write_bytes(b"png")
+    text = render([tmp_path], out=tmp_path / "t.md")
+    assert "| run | figures |" in text and "[roc](toy-s0/figures/roc.png) |" in text
+    assert "roc.png" not in render([tmp_path], fmt="latex")
+
+
 def test_a_broken_config_is_one_line_naming_the_file(tmp_path):
     run = fake_run(tmp_path, "a")
     (run / "config.json").write_text("{not json")
