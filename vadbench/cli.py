@@ -319,6 +319,37 @@ def version() -> None:
     print(__version__)
 
 
+@app.command()
+def plot(
+    runs: List[Path] = typer.Argument(..., help="Finished run directories (several overlay on roc, pr, timeline)."),
+    kind: str = typer.Option(..., "--kind", help="roc, pr (micro curves), timeline (score per video, ground truth "
+                             "shaded), maps (anomaly-map overlays; needs model.pt) or memory (MNAD items and "
+                             "queries; needs model.pt)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the figures (default: RUN/figures/ of the "
+                                       "first run)."),
+    videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated test videos, e.g. 01,02 "
+                                         "(timeline: default all, at most 16; maps, memory: one figure each)."),
+    fmt: str = typer.Option("png", "--format", help="png or pdf."),
+    embedding: str = typer.Option("pca", "--embedding", help="memory: pca (numpy SVD) or tsne (scikit-learn)."),
+    device: str = typer.Option("cpu", "--device", help="maps, memory: cpu or cuda."),
+    plugin: Optional[List[Path]] = PluginOpt,
+) -> None:
+    """Draw the figures papers print from run files; prints the path of every file written.
+
+    Scores are shown as evaluated: each run's frames.csv under the protocol it recorded, so a
+    curve's AUC is the run's own. Files: <out>/<kind>[-<video>].<format>.
+    """
+    from vadbench.plots import plot as draw
+
+    _load_plugins(plugin)
+    names = [v.strip() for v in videos.split(",") if v.strip()] if videos else None
+    figures = draw(runs, kind, out=out, videos=names, fmt=fmt, embedding=embedding, device=device)
+    for note in figures.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for path in figures.paths:
+        print(path)
+
+
 def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
     t = Table(title="metrics", title_justify="left")
     t.add_column("metric")

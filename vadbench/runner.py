@@ -241,6 +241,20 @@ def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
     return evaluate(pairs, protocol, raws)
 
 
+def detector_of_run(config: dict[str, Any]) -> tuple[Detector, type[Detector], MethodCard]:
+    """The untrained detector a run's ``config.json`` describes, with its class and card.
+
+    Shared by ``vadbench eval`` and the figures that need the model (``vadbench plot``), so both
+    rebuild a run's detector the same way: by its registered name, or by ``module:Class`` for a
+    detector run through ``--detector``; its weights are loaded by the caller.
+    """
+    try:
+        cls, card, _ = resolve_detector(config["detector"])
+    except RegistryError:  # a detector run through --detector module:Class
+        cls, card, _ = resolve_detector(config["detector_source"])
+    return cls(apply_overrides(cls.Config(), config["config"])), cls, card
+
+
 def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: str = "cpu",
                         protocol_name: str | None = None, out: Path | None = None,
                         overwrite: bool = False) -> dict[str, Any]:
@@ -253,11 +267,7 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: s
     run = RunDir(run_dir)
     config = run.read_config()
     device = resolve_device(device)
-    try:
-        cls, card, _ = resolve_detector(config["detector"])
-    except RegistryError:  # a detector run through --detector module:Class
-        cls, card, _ = resolve_detector(config["detector_source"])
-    detector = cls(apply_overrides(cls.Config(), config["config"]))
+    detector, cls, card = detector_of_run(config)
     path = Path(checkpoint) if checkpoint else run.model
     protocol = (resolve_protocol(protocol_name, cls, card, {}) if protocol_name
                 else Protocol.from_record(config["protocol"]))
