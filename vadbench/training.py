@@ -193,6 +193,20 @@ def load_detector_state(detector: Stateful, path: Path, device: str = "cpu") -> 
     restore(detector, state, path)
 
 
+def _cpu_model() -> str:
+    """The processor's name: float results of training differ between CPU types (kernels pick other
+    instruction sets), so a run records on which one it ran."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
 def environment(device: str) -> dict[str, Any]:
     """Versions and hardware, recorded with every run."""
     import platform
@@ -206,7 +220,7 @@ def environment(device: str) -> dict[str, Any]:
     env: dict[str, Any] = {
         "vadbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": np.__version__, "sklearn": sklearn.__version__, "h5py": h5py.__version__,
-        "opencv": cv2.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "opencv": cv2.__version__, "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "device": device,
     }
     if device.startswith("cuda") and torch.cuda.is_available():
