@@ -227,8 +227,18 @@ def metrics(
     protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Named protocol ({NAMED_PROTOCOLS}). "
                                            "Default: the protocol the run recorded."),
     protocol_sets: Optional[List[str]] = ProtocolSetOpt,
+    all_protocols: bool = typer.Option(False, "--all-protocols", help="Every named protocol side by side (each "
+                                       "keeps the run's detector_normalisation; --protocol-set applies to all), "
+                                       "with the spread (max − min) per metric."),
 ) -> None:
     """Recompute metrics from a run's frames.csv under its own or any named protocol (no rerun)."""
+    if all_protocols:
+        if protocol is not None:
+            raise ConfigError("--all-protocols evaluates every named protocol; leave out --protocol")
+        from vadbench.external import across_protocols
+
+        _print_protocol_spread(run_dir, across_protocols(run_dir, parse_assignments(protocol_sets, "--protocol-set")))
+        return
     import dataclasses
 
     from vadbench.protocols import get_protocol
@@ -319,33 +329,55 @@ def version() -> None:
     print(__version__)
 
 
-@app.command()
-def compare(
-    runs: List[Path] = typer.Argument(..., help="Two or more finished run directories on the same test frames."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every comparison to this JSON file."),
-    resamples: int = typer.Option(1000, "--resamples", min=1, help="Paired video-bootstrap resamples."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (recorded)."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Evaluate every run under this named protocol "
-                                           f"({', '.join(PROTOCOLS)}) instead of its own."),
+@app.command("score-file")
+def score_file(
+    scores: Path = typer.Argument(..., help="Per-frame scores written by another program (.npy .npz .csv .json "
+                                  ".pkl; the accepted shapes are listed above)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="The dataset the scores belong to; its labels and video "
+                                "lengths are read from vadbench's cache."),
+    root: Optional[str] = RootOpt,
+    data_sets: Optional[List[str]] = DataSetOpt,
+    protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Named protocol ({NAMED_PROTOCOLS}). "
+                                           "Default: mnad."),
+    protocol_sets: Optional[List[str]] = ProtocolSetOpt,
+    skip_first: int = typer.Option(0, "--skip-first", help="Each per-video list lacks the first k frames (MNAD-P, "
+                                   "Frame-Pred: 4); its scores are aligned to the end of the video."),
+    normality: bool = typer.Option(False, "--normality", help="The scores are normality scores (higher = more "
+                                   "normal, e.g. MNAD's official score): evaluated negated, which keeps ties exact."),
+    score_normalisation: str = typer.Option("none", "--score-normalisation", help="What the scores already apply, "
+                                            "e.g. per_video_minmax for MNAD's official score: recorded, and the raw "
+                                            "AUC is then NaN rather than a leak."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Load a pickle (.pkl, object-array .npy): "
+                                      "unpickling can run arbitrary code, so only for a file you trust."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<dataset>/external-<name>)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Row label in tables (default: the file name without "
+                                       "its suffix)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    plugin: Optional[List[Path]] = PluginOpt,
 ) -> None:
-    """Is one run's micro AUC significantly different from another's? ΔAUC, paired video-bootstrap
-    95 % interval and DeLong's test for every pair (docs/protocols.md §8)."""
-    from vadbench.stats import compare_all
-    from vadbench.store import write_json
+    """Evaluate per-frame scores made by other code under vadbench's protocols; write a run directory
+    (frames.csv, metrics.json, config.json) marked external. Higher = more anomalous unless --normality.
 
-    results = compare_all(runs, resamples, seed, protocol)
-    t = Table(title=f"micro AUC, {results[0]['protocol']}, {results[0]['frames']} frames of "
-              f"{results[0]['videos']} videos (Δ = A − B)", title_justify="left")
-    for name in ("A", "B", "AUC A", "AUC B", "ΔAUC", "95 % CI of Δ", "DeLong z", "p"):
-        t.add_column(name, justify="left" if name in ("A", "B") else "right")
-    for r in results:
-        lo, hi = r["delta_ci"]
-        t.add_row(r["run_a"], r["run_b"], f"{100 * r['auc_a']:.2f}", f"{100 * r['auc_b']:.2f}",
-                  f"{100 * r['delta']:+.2f}", f"[{100 * lo:+.2f}, {100 * hi:+.2f}]", f"{r['z']:.3f}", f"{r['p']:.4g}")
-    console.print(t)
-    if json_out:
-        write_json(json_out, {"comparisons": results})
-        console.print(f"wrote {json_out}")
+    Accepted shapes: a .npy array over all test videos concatenated in sorted order (length: the
+    total frames, less --skip-first per video) or a 2-D array with one row per video;
+    a .npz with one array per video, keyed by video name (or arr_0, arr_1, ... in order);
+    a .csv with columns video,frame,score (frame: 0-based position; missing frames are NaN and
+    filled by the protocol); a .json, or with --allow-pickle a .pkl or object-array .npy, holding a
+    list of per-video lists (sorted video order) or a mapping video -> list. Keys that are not
+    video names are matched in sorted order when there are as many as videos (recorded).
+    Official MNAD-P lists: --skip-first 4 --normality --score-normalisation per_video_minmax.
+    """
+    from vadbench.external import ScoreFileRequest
+    from vadbench.external import score_file as do_score_file
+
+    _load_plugins(plugin)
+    result = do_score_file(ScoreFileRequest(
+        scores=scores, dataset=dataset, root=root, dataset_options=dataset_options(data_sets), protocol=protocol,
+        protocol_overrides=parse_assignments(protocol_sets, "--protocol-set"), skip_first=skip_first,
+        normality=normality, score_normalisation=score_normalisation, allow_pickle=allow_pickle, out=out,
+        name=name, overwrite=overwrite))
+    _print_metrics(result)
+    console.print(f"wrote {result['run_dir']} (external: {result['external']['layout']})")
 
 
 @app.command()
@@ -377,6 +409,26 @@ def plot(
         console.print(f"[yellow]note:[/] {note}")
     for path in figures.paths:
         print(path)
+
+
+def _print_protocol_spread(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """``metrics --all-protocols``: one row per protocol, the spread last, in % (frames as counts)."""
+    t = Table(title=f"{run_dir} under every named protocol: AUCs (micro, macro, raw micro), EER and AUPR in %; "
+              "spread = max − min", title_justify="left")
+    columns = [("auc_micro", "micro"), ("auc_macro", "macro"), ("eer", "EER"), ("aupr", "AUPR"),
+               ("auc_micro_raw", "raw"), ("frames_evaluated", "frames")]
+    t.add_column("protocol", no_wrap=True)
+    for _, title in columns:
+        t.add_column(title, justify="right", no_wrap=True)
+    t.add_column("steps", ratio=1, overflow="fold")
+    for i, row in enumerate(rows):
+        cells = ["" if row[k] != row[k] else str(int(row[k])) if k == "frames_evaluated" else f"{100 * row[k]:.2f}"
+                 for k, _ in columns]
+        steps = row["description"].partition(", ")[2].partition(", changed: ")[0]
+        t.add_row(row["protocol"], *cells, steps, end_section=i == len(rows) - 2)
+    console.print(t)
+    console.print("Each protocol keeps the run's detector_normalisation (a fact about its scores); a * marks a "
+                  "field that differs from the named definition.")
 
 
 def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
