@@ -329,6 +329,35 @@ def version() -> None:
     print(__version__)
 
 
+@app.command()
+def compare(
+    runs: List[Path] = typer.Argument(..., help="Two or more finished run directories on the same test frames."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every comparison to this JSON file."),
+    resamples: int = typer.Option(1000, "--resamples", min=1, help="Paired video-bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (recorded)."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help=f"Evaluate every run under this named protocol "
+                                           f"({', '.join(PROTOCOLS)}) instead of its own."),
+) -> None:
+    """Is one run's micro AUC significantly different from another's? ΔAUC, paired video-bootstrap
+    95 % interval and DeLong's test for every pair (docs/protocols.md §8)."""
+    from vadbench.stats import compare_all
+    from vadbench.store import write_json
+
+    results = compare_all(runs, resamples, seed, protocol)
+    t = Table(title=f"micro AUC, {results[0]['protocol']}, {results[0]['frames']} frames of "
+              f"{results[0]['videos']} videos (Δ = A − B)", title_justify="left")
+    for name in ("A", "B", "AUC A", "AUC B", "ΔAUC", "95 % CI of Δ", "DeLong z", "p"):
+        t.add_column(name, justify="left" if name in ("A", "B") else "right")
+    for r in results:
+        lo, hi = r["delta_ci"]
+        t.add_row(r["run_a"], r["run_b"], f"{100 * r['auc_a']:.2f}", f"{100 * r['auc_b']:.2f}",
+                  f"{100 * r['delta']:+.2f}", f"[{100 * lo:+.2f}, {100 * hi:+.2f}]", f"{r['z']:.3f}", f"{r['p']:.4g}")
+    console.print(t)
+    if json_out:
+        write_json(json_out, {"comparisons": results})
+        console.print(f"wrote {json_out}")
+
+
 @app.command("score-file")
 def score_file(
     scores: Path = typer.Argument(..., help="Per-frame scores written by another program (.npy .npz .csv .json "
