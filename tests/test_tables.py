@@ -320,13 +320,13 @@ def test_a_run_without_ci_shows_none_and_a_group_with_one_such_seed_none_either(
 def fake_stats(monkeypatch):
     """vadbench.stats replaced by a recorder with a chosen p (the real one is tested below)."""
     calls: list[tuple[str, str]] = []
-    state = SimpleNamespace(p=0.01, calls=calls, error=None)
+    state = SimpleNamespace(p=0.01, ci=[0.05, 0.15], calls=calls, error=None)
 
     def compare_runs(a: Path, b: Path) -> dict:
         calls.append((a.name, b.name))
         if state.error:
             raise state.error
-        return {"auc_a": 0.9, "auc_b": 0.8, "delta": 0.1, "delta_ci": [0.05, 0.15], "z": 2.5, "p": state.p}
+        return {"auc_a": 0.9, "auc_b": 0.8, "delta": 0.1, "delta_ci": state.ci, "z": 2.5, "p": state.p}
 
     import vadbench
 
@@ -342,10 +342,14 @@ def test_mark_best_bolds_only_a_significant_winner_against_the_runner_up(tmp_pat
     fake_run(tmp_path, "third", detector="c", auc=0.60)
     text = render([tmp_path], mark_best=True)
     assert fake_stats.calls == [("best", "second")]
-    assert "| **90.0** |" in text and "marked: a vs b, DeLong p = 0.01 < 0.05" in text
+    assert "| **90.0** |" in text and "marked: a vs b, DeLong p = 0.01, video-bootstrap ΔAUC [+5.0, +15.0]" in text
     fake_stats.p = 0.2
     text = render([tmp_path], mark_best=True)
     assert "**" not in text.split("\n\n")[3] and "not marked: a vs b, DeLong p = 0.2" in text
+    fake_stats.p, fake_stats.ci = 1e-7, [-0.02, 0.15]  # DeLong alone would mark it; the video bootstrap does not
+    text = render([tmp_path], mark_best=True)
+    assert "**" not in text.split("\n\n")[3] and "not marked: a vs b, DeLong p = 1e-07, video-bootstrap ΔAUC [-2.0" in text
+    fake_stats.p, fake_stats.ci = 0.2, [0.05, 0.15]
     fake_stats.error = RunError("different protocols")
     assert "not marked: a vs b cannot be compared (different protocols)" in render([tmp_path], mark_best=True)
     assert "**90.0**" not in render([tmp_path])  # without --mark-best nothing is bold in Markdown
