@@ -330,3 +330,16 @@ def test_all_protocols_keep_the_runs_detector_normalisation(tmp_path, truth):
     assert [r["protocol"] for r in rows[:-1]] == [f"{name}*" for name in PROTOCOLS]
     assert all(np.isnan(r["auc_micro_raw"]) for r in rows)  # no leak-free AUC from a normalised score
     assert rows[1]["frames_evaluated"] == 120 and rows[3]["frames_evaluated"] == 120 - 3 * 7  # drop_first=0 for all
+
+
+def test_an_external_run_sits_in_tables_and_refuses_eval_in_one_line(tmp_path, official):
+    from vadbench.runner import evaluate_checkpoint
+    from vadbench.tables import render
+
+    lists, _ = official
+    np.save(tmp_path / "s.npy", np.array(lists, dtype=object), allow_pickle=True)
+    score_file(request(tmp_path / "s.npy", tmp_path / "run", allow_pickle=True))
+    text = render([tmp_path / "run"])
+    assert "scores from a file" in text and "None×None" not in text
+    with pytest.raises(VadbenchError, match="scores made elsewhere"):
+        evaluate_checkpoint(tmp_path / "run")

@@ -248,6 +248,9 @@ def detector_of_run(config: dict[str, Any]) -> tuple[Detector, type[Detector], M
     rebuild a run's detector the same way: by its registered name, or by ``module:Class`` for a
     detector run through ``--detector``; its weights are loaded by the caller.
     """
+    if config.get("external"):
+        raise RunError(f"this run holds scores made elsewhere ({config['external'].get('source')}); it has no model "
+                       "to score again: re-evaluate it with `vadbench metrics` or `vadbench score-file`")
     try:
         cls, card, _ = resolve_detector(config["detector"])
     except RegistryError:  # a detector run through --detector module:Class

@@ -231,6 +231,9 @@ def _source(entry: Entry) -> str:
 def _input_cells(entry: Entry, with_profile: bool) -> dict[str, Cell]:
     r = entry.first
     spec = r["input"]
+    if spec.get("height") is None:  # scores made elsewhere (score-file): no input of ours
+        return {"input": Text("scores from a file"), "height": Text(""), "width": Text(""), "color": Text(""),
+                "profile": Text("")}
     text = f"{spec['height']}×{spec['width']}" + (f" {spec['color']}" if with_profile else "")
     if with_profile and r.get("profile"):
         text += f", profile {r['profile']}"
