@@ -1,4 +1,5 @@
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -19,6 +20,10 @@ def test_run_writes_a_complete_run_directory(tmp_path, tiny_registered):
     for name in ("config.json", "env.json", "model.pt", "train_log.csv", "frames.csv", "metrics.json"):
         assert (out / name).exists(), name
     assert not (out / "checkpoint.pt").exists()  # a finished run needs model.pt only
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("metrics.json", "frames.csv", "model.pt"):  # atomic writes keep the permissions open() gives
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
     kept = tmp_path / "kept"
     run(RunRequest("toy", dataset="tiny", out=kept, seed=1, keep_checkpoint=True))
     assert (kept / "checkpoint.pt").exists()

@@ -25,6 +25,10 @@ from typing import IO, Any, Iterator, Sequence
 from vadbench.errors import RunError
 
 
+_UMASK = os.umask(0o22)
+os.umask(_UMASK)  # read once: the process's umask (setting it back at once leaves it as it was)
+
+
 def _why(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
@@ -37,6 +41,7 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the permissions open() would give
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
