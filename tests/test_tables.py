@@ -468,9 +468,10 @@ def test_rendering_is_deterministic_in_every_format(tmp_path):
 
 
 def _regenerate(folder: Path) -> dict[str, bytes]:
-    """`make leaderboards` in ``folder`` (a copy): every page's bytes afterwards."""
+    """`make leaderboard-tables` (the pages; `make leaderboards` draws the figures first) in ``folder``
+    (a copy): every page's bytes afterwards."""
     venv = Path(sys.executable).parent.parent
-    done = subprocess.run(["make", "-s", "-o", str(venv / "bin" / "vadbench"), "leaderboards", f"VENV={venv}"],
+    done = subprocess.run(["make", "-s", "-o", str(venv / "bin" / "vadbench"), "leaderboard-tables", f"VENV={venv}"],
                           cwd=folder, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     return {p.name: p.read_bytes() for p in sorted((folder / "leaderboards").glob("*.*"))}
