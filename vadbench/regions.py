@@ -192,18 +192,28 @@ def label_frames(binary: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray,
     crosses from one frame into the next (neither 4- nor 8-connectivity reaches across a blank
     row). Returns ``labels`` int32 [T, H, W] (0 = background, components 1..n), and per component
     ``frame`` int64 [n], inclusive ``boxes`` float64 [n, 4] and pixel ``area`` int64 [n].
+    The boxes come from the foreground pixels alone: OpenCV's own statistics pass costs about
+    three times its labelling on every pixel, background included, and anomaly masks and
+    thresholded maps are mostly background.
     """
     import cv2
 
     t, h, w = binary.shape
     stacked = np.zeros((t, h + 1, w), np.uint8)
     stacked[:, :h] = binary
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(stacked.reshape(t * (h + 1), w),
-                                                           connectivity=connectivity, ltype=cv2.CV_32S)
-    stats = stats[1:].astype(np.int64)  # row 0 is the background
-    left, top, bw, bh, area = stats.T
-    frame, y0 = np.divmod(top, h + 1)
-    boxes = np.stack([left, y0, left + bw - 1, y0 + bh - 1], axis=1).astype(np.float64)
+    n, labels = cv2.connectedComponents(stacked.reshape(t * (h + 1), w), connectivity=connectivity, ltype=cv2.CV_32S)
+    flat = labels.reshape(-1)
+    pixels = np.flatnonzero(flat)
+    component = flat[pixels].astype(np.int64) - 1
+    row, x = np.divmod(pixels, w)
+    lo = np.full((2, n - 1), np.iinfo(np.int64).max)
+    hi = np.full((2, n - 1), -1, np.int64)
+    for axis, coordinate in enumerate((x, row)):
+        np.minimum.at(lo[axis], component, coordinate)
+        np.maximum.at(hi[axis], component, coordinate)
+    frame, y0 = np.divmod(lo[1], h + 1)
+    boxes = np.stack([lo[0], y0, hi[0], hi[1] - frame * (h + 1)], axis=1).astype(np.float64)
+    area = np.bincount(component, minlength=n - 1)
     return labels.reshape(t, h + 1, w)[:, :h], frame, boxes, area
 
 

@@ -159,6 +159,17 @@ def read_tracks(path: str | Path, *, layout: Layout, image_size: tuple[int, int]
     return Tracks(frame, boxes, track, "track_file", {"file": str(path), "layout": layout, "first_frame": first})
 
 
+def _overlaps(a: np.ndarray, b: np.ndarray, offset_a: int, offset_b: int) -> np.ndarray:
+    """Distinct (component of ``a``, component of ``b``) pairs sharing a pixel, as run-wide ids [K, 2].
+
+    ``a`` and ``b`` are label images of the same shape (0 = background) whose components 1..n
+    have the run-wide ids offset .. offset + n − 1. Pairs are deduplicated as one int64 key each.
+    """
+    both = (a > 0) & (b > 0)
+    key = np.unique((a[both].astype(np.int64) + (offset_a - 1)) << 32 | (b[both].astype(np.int64) + (offset_b - 1)))
+    return np.stack([key >> 32, key & 0xFFFFFFFF], axis=1)
+
+
 def tracks_from_masks(masks: np.ndarray, connectivity: int = 8) -> Tracks:
     """Tracks derived from one video's pixel masks [T, H, W] (non-zero = anomalous).
 
@@ -175,20 +186,18 @@ def tracks_from_masks(masks: np.ndarray, connectivity: int = 8) -> Tracks:
     if masks.ndim != 3:
         raise EvaluationError(f"tracks from masks: masks of shape {masks.shape}; expected [T, H, W]")
     frames, boxes, edges = [], [], []
-    offset, previous = 0, None
+    offset, previous = 0, None  # previous: (last frame's labels, their id offset) of the chunk before
     for chunk in frame_chunks(len(masks), *masks.shape[1:]):
         labels, frame, box, _ = label_frames(masks[chunk] != 0, connectivity)
-        ids = np.where(labels > 0, labels.astype(np.int64) + offset - 1, -1)  # run-wide ids, -1 = background
-        both = np.concatenate([previous[None], ids]) if previous is not None else ids
-        a, b = both[:-1], both[1:]
-        linked = (a >= 0) & (b >= 0)
-        edges.append(np.unique(np.stack([a[linked], b[linked]], axis=1), axis=0))
+        edges.append(_overlaps(labels[:-1], labels[1:], offset, offset))
+        if previous is not None:
+            edges.append(_overlaps(previous[0], labels[0], previous[1], offset))
         frames.append(frame + chunk.start)
         boxes.append(box)
+        previous = (labels[-1], offset)
         offset += len(frame)
-        previous = ids[-1]
     n = offset
-    pairs = np.concatenate(edges) if edges else np.zeros((0, 2), np.int64)
+    pairs = np.concatenate([np.zeros((0, 2), np.int64)] + edges)
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, track = connected_components(graph, directed=False)
     return Tracks(np.concatenate(frames) if frames else np.zeros(0, np.int64),
