@@ -464,10 +464,13 @@ def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
     t = Table(title="metrics", title_justify="left")
     t.add_column("metric")
     t.add_column("value", justify="right")
+    ci = m.get("ci") or {}
+    t.add_column(f"{100 * ci.get('level', 0.95):g} % CI (video bootstrap)" if ci else "", justify="right")
     for key in ("auc_micro", "auc_macro", "auc_macro_skip", "eer", "aupr", "auc_micro_raw",
                 "pixel_auc_ucsd", "pixel_eer_ucsd", "pixel_auroc"):
         if key in m:
-            t.add_row(key, f"{100 * m[key]:.2f} %")
+            bounds = ci.get(key)
+            t.add_row(key, f"{100 * m[key]:.2f} %", f"[{100 * bounds[0]:.2f}, {100 * bounds[1]:.2f}]" if bounds else "")
     t.add_row("frames evaluated", str(m.get("frames_evaluated")))
     if "protocol" in m:
         t.add_row("protocol", describe(m["protocol"]))
