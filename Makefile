@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 
 .PHONY: setup run test leaderboards leaderboard-figures leaderboard-tables clean
 
-$(BIN)/vadbench: pyproject.toml
+$(BIN)/vadbench: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
