@@ -25,14 +25,14 @@ RECIPES = {
                      "lr_step": 50_000},
 }
 
-# The defaults are Ped2's recipe; the other datasets' are profiles. `cpu` keeps Ped2's recipe at 32×32
-# for one epoch: 0.17 s per training step of 4 on 2 cores (measured, docs/framepred.md §7), so a Ped2 run
-# (621 steps, then 1,930 scored frames) takes about two minutes of training.
+# The defaults are Ped2's recipe; the other datasets' are profiles. `cpu` keeps Ped2's recipe at 32×32 (the
+# resolution of MNAD's `cpu` profile, so the two share a cache) for two epochs: on the 2-core development
+# machine a training step of 4 took 0.27-0.36 s and a Ped2 run 351 s in all (docs/framepred.md §7).
 PROFILES = {
     "ped1": dict(RECIPES["ped1"]),
     "avenue": dict(RECIPES["avenue"]),
     "shanghaitech": dict(RECIPES["shanghaitech"]),
-    "cpu": {"height": 32, "width": 32, "epochs": 1},
+    "cpu": {"height": 32, "width": 32, "epochs": 2},
 }
 
 TABLE1 = "Liu et al., CVPR 2018 (with the FlowNet-SD flow loss), as tabulated in Park et al., CVPR 2020, Table 1"
