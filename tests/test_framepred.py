@@ -227,3 +227,12 @@ def test_run_end_to_end(tmp_path: Path) -> None:
         np.testing.assert_allclose(video["raw_score"].iloc[4:], -psnr, rtol=1e-6)
         np.testing.assert_allclose(video["score"].iloc[4:], (psnr.max() - psnr) / (psnr.max() - psnr.min()), atol=1e-6)
     assert "lambda_op=0" in metrics["deviations"]["flow_loss"] and metrics["profile"] == "cpu"
+
+
+def test_a_flow_weight_without_a_flow_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run([str(BIN), "run", "frame-pred-noflow", "--set", "lambda_op=2", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "set flow=farneback" in lines[0]
+    assert not (tmp_path / "r" / "config.json").exists()
