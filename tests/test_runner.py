@@ -1,6 +1,7 @@
 import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -126,3 +127,33 @@ def test_ablation_grid_and_tables(tmp_path, tiny_registered):
     assert "| slow lr | toy | 16×16 | 1 | 0 |" in text and "| 50.0 |" in text
     board = render([tmp_path / "grid"], "leaderboard", None)
     assert "reported: a test" in board and "61.5" in board
+
+
+def test_regions_adds_rbdc_and_tbdc_against_mask_tracks(tmp_path, tiny_registered, monkeypatch):
+    """A detector that returns maps gets region criteria with --regions, recorded with their rule."""
+    from vadbench.rbdc import evaluate_videos
+    from vadbench.regions import RegionRule, maps_to_regions, run_threshold
+    from vadbench.tracks import tracks_from_masks
+    from vadbench.types import VideoScores
+
+    def with_maps(self, video):  # the bright anomaly square: per-pixel brightness as the map
+        maps = video.frames[..., 0].astype(np.float64)
+        return VideoScores(maps.mean(axis=(1, 2)), maps=maps)
+
+    monkeypatch.setattr(ToyAE, "score_video", with_maps)
+    m = run(RunRequest("toy", dataset="tiny", out=tmp_path / "r", epochs=0, regions=True))
+    assert 0.0 <= m["tbdc"] <= 1.0 and 0.0 < m["rbdc"] <= 1.0
+    assert m["regions"]["gt_source"] == "masks" and m["regions"]["region_rule"]["uses_test_statistics"]
+    assert "pixel_auroc" not in m  # --regions alone adds no pixel metrics
+    # the same numbers from the library, on the cached videos the run scored
+    from vadbench.data.cache import ClipCache
+
+    with ClipCache(json.loads((tmp_path / "r" / "config.json").read_text())["cache"]["path"]) as cache:
+        videos = list(cache.iter_videos("test"))
+        maps = [v.frames[..., 0].astype(np.float64) for v in videos]
+        masks = [v.masks() for v in videos]
+    threshold = run_threshold(maps, RegionRule().top_fraction)
+    found = [maps_to_regions(a, k.shape[1:], threshold) for a, k in zip(maps, masks)]
+    direct = evaluate_videos(found, [tracks_from_masks(k) for k in masks], [len(k) for k in masks])
+    assert m["rbdc"] == pytest.approx(direct.rbdc) and m["tbdc"] == pytest.approx(direct.tbdc)
+    assert m["regions"]["n_tracks"] == len(videos)  # one square per test video

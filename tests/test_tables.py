@@ -88,7 +88,7 @@ def test_runs_that_differ_only_in_seed_are_one_row_with_mean_sample_std_and_n(tm
     pct = [100 * a for a in aucs]
     mean, std = statistics.mean(pct), statistics.stdev(pct)  # stdev: the sample std (n − 1)
     text = render([tmp_path])
-    assert f"| toy | vadbench |" in text and f"{mean:.1f} ± {std:.1f} (n=3)" in text
+    assert "| toy | vadbench |" in text and f"{mean:.1f} ± {std:.1f} (n=3)" in text
     assert "| 0,1,2 |" in text  # the seeds of the row
     assert "[toy-s0](" in text and "[toy-s2](" in text
     assert "| other | vadbench |" in text and "| 70.0 |" in text and "70.0 ±" not in text

@@ -156,6 +156,8 @@ def run(
     partial: bool = typer.Option(False, "--partial", help="Build from an incomplete copy (results marked)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     pixel: bool = typer.Option(False, "--pixel", help="Also compute pixel-level metrics (needs maps and masks)."),
+    regions: bool = typer.Option(False, "--regions", help="Also compute RBDC/TBDC from the maps against tracks "
+                                 "derived from the masks (needs maps and masks; docs/protocols.md §6)."),
     keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint",
                                          help="Keep the resume checkpoint of a finished run (model.pt suffices to score)."),
     plugin: Optional[List[Path]] = PluginOpt,
@@ -467,7 +469,7 @@ def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
     ci = m.get("ci") or {}
     t.add_column(f"{100 * ci.get('level', 0.95):g} % CI (video bootstrap)" if ci else "", justify="right")
     for key in ("auc_micro", "auc_macro", "auc_macro_skip", "eer", "aupr", "auc_micro_raw",
-                "pixel_auc_ucsd", "pixel_eer_ucsd", "pixel_auroc"):
+                "pixel_auc_ucsd", "pixel_eer_ucsd", "pixel_auroc", "rbdc", "tbdc"):
         if key in m:
             bounds = ci.get(key)
             t.add_row(key, f"{100 * m[key]:.2f} %", f"[{100 * bounds[0]:.2f}, {100 * bounds[1]:.2f}]" if bounds else "")

@@ -56,6 +56,7 @@ class RunRequest:
     partial: bool = False
     workers: int = 0
     pixel: bool = False
+    regions: bool = False
     keep_checkpoint: bool = False
     label: str | None = None  # a row name (ablation grids)
 
@@ -168,7 +169,7 @@ def run(req: RunRequest) -> dict[str, Any]:
             atomic_torch_save(detector.state_dict(), out.model)
             out.write_history(history)
         train_seconds = round(time.perf_counter() - began, 3)
-        metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel)
+        metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel, regions=req.regions)
     metrics["timings"]["train_seconds"] = train_seconds
     metrics["epochs_trained"] = len(history)
     result = _provenance(metrics, {**config, "deviations": detector.deviations()})  # with what scoring met
@@ -193,8 +194,9 @@ def _provenance(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, An
 
 
 def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol, out: RunDir, *,
-                       pixel: bool = False) -> dict[str, Any]:
-    """Score every test video in sorted order, write ``frames.csv``, compute the metrics."""
+                       pixel: bool = False, regions: bool = False) -> dict[str, Any]:
+    """Score every test video in sorted order, write ``frames.csv``, compute the metrics (with
+    ``pixel``/``regions``, also the pixel and region criteria of detectors that return maps)."""
     detector.reset()
     names = cache.videos("test")
     frames, pairs, raws, maps, masks = [], [], [], [], []
@@ -217,19 +219,37 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
                 table[key] = np.asarray(column)
             frames.append(table)
             pairs.append((table["score"].to_numpy(), video.labels))
-            if pixel and result.maps is not None and video.has_masks:
+            if (pixel or regions) and result.maps is not None and video.has_masks:
                 maps.append(result.maps)
                 masks.append(video.masks())
             bar.update(task, advance=len(video), losses=name)
     out.write_frames(pd.concat(frames, ignore_index=True))
     metrics = evaluate(pairs, protocol, raws if len(raws) == len(pairs) else None)
-    if maps:
+    if maps and pixel:
         from vadbench.pixel import pixel_metrics
 
         metrics.update(pixel_metrics(maps, masks))
+    if maps and regions:
+        metrics.update(region_metrics(maps, masks))
     metrics["protocol"] = {**protocol.record(), **cache.protocol, "video_order": "sorted"}
     metrics["timings"] = {"score_seconds": round(scoring, 3), "score_fps": round(total / max(scoring, 1e-9), 2)}
     return metrics
+
+
+def region_metrics(maps: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, Any]:
+    """RBDC and TBDC of maps against tracks derived from the pixel masks (``docs/protocols.md`` §6):
+    regions by the default :class:`~vadbench.regions.RegionRule` (recorded, with its threshold),
+    ground truth ``gt_source=masks`` (never confused with published track files)."""
+    from vadbench.rbdc import evaluate_videos
+    from vadbench.regions import RegionRule, maps_to_regions, run_threshold
+    from vadbench.tracks import tracks_from_masks
+
+    rule = RegionRule()
+    threshold = run_threshold(maps, rule.top_fraction)
+    found = [maps_to_regions(m, k.shape[1:], threshold, rule) for m, k in zip(maps, masks)]
+    criteria = evaluate_videos(found, [tracks_from_masks(k) for k in masks], [len(k) for k in masks])
+    return {"rbdc": criteria.rbdc, "tbdc": criteria.tbdc,
+            "regions": {**criteria.record, "videos": len(masks), "region_rule": rule.record(threshold)}}
 
 
 def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:
