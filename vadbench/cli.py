@@ -241,16 +241,13 @@ def metrics(
 
         _print_protocol_spread(run_dir, across_protocols(run_dir, parse_assignments(protocol_sets, "--protocol-set")))
         return
-    import dataclasses
 
-    from vadbench.protocols import get_protocol
     from vadbench.rundir import RunDir
     from vadbench.runner import metrics_from_frames
 
     own = RunDir(run_dir).protocol()
-    base = own if protocol is None else dataclasses.replace(  # a named protocol keeps what the score is
-        get_protocol(protocol), detector_normalisation=own.detector_normalisation)
-    proto = base.with_overrides(parse_assignments(protocol_sets))
+    overrides = parse_assignments(protocol_sets, "--protocol-set")
+    proto = (own if protocol is None else own.as_named(protocol)).with_overrides(overrides)
     _print_metrics({**metrics_from_frames(run_dir, proto), "protocol": proto.record()})
 
 

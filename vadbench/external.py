@@ -383,9 +383,8 @@ def across_protocols(run_dir: Path, overrides: Mapping[str, Any] | None = None) 
 
     own = RunDir(run_dir).protocol()
     rows = []
-    for named in PROTOCOLS.values():
-        proto = dataclasses.replace(named, detector_normalisation=own.detector_normalisation).with_overrides(
-            dict(overrides or {}))
+    for name in PROTOCOLS:
+        proto = own.as_named(name).with_overrides(dict(overrides or {}))
         metrics = metrics_from_frames(run_dir, proto)
         rows.append({"protocol": proto.label, "description": describe(proto.record()),
                      **{k: metrics.get(k, float("nan")) for k in SPREAD_METRICS}})

@@ -58,6 +58,11 @@ class Protocol:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if f.name != "name" and getattr(self, f.name) != getattr(base, f.name)}
 
+    def as_named(self, name: str) -> Protocol:
+        """The named protocol ``name`` applied to this run's scores: its definition, keeping what this
+        record states about the detector's own score (``detector_normalisation``, a fact, not a choice)."""
+        return dataclasses.replace(get_protocol(name), detector_normalisation=self.detector_normalisation)
+
     @property
     def label(self) -> str:
         """``name``, or ``name*`` when any field differs from the named definition."""

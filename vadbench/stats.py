@@ -126,8 +126,7 @@ class EvaluatedRun:
         run = RunDir(path)
         record = run.read_metrics()
         own, table = run.protocol(), run.read_frames()
-        protocol = own if protocol_name is None else dataclasses.replace(
-            get_protocol(protocol_name), detector_normalisation=own.detector_normalisation)
+        protocol = own if protocol_name is None else own.as_named(protocol_name)
         names, positions, videos = [], [], []
         for name, group in table.groupby("video", sort=True):
             scores, labels = group["score"].to_numpy(np.float64), group["label"].to_numpy()
