@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from vadbench.card import AutoProfile, MethodCard
 from vadbench.errors import RegistryError
@@ -181,13 +181,18 @@ class Registry(Generic[T]):
         entry = self.entry(name)
         if entry is None:
             self.scan()
-            close = difflib.get_close_matches(name, list(self._entries), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            known = ", ".join(sorted(self._entries)) or "none"
-            raise RegistryError(f"unknown {self.kind} {name!r}{hint} (registered: {known})")
+            raise unknown(self.kind, name, self._entries)
         if not entry.ok:
             raise RegistryError(f"{self.kind} {name!r} cannot be used: {entry.error}")
         return self._check(entry.obj)
+
+
+def unknown(kind: str, name: str, known: Iterable[str]) -> RegistryError:
+    """The error for a name nobody registered: the close names, then every registered one."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return RegistryError(f"unknown {kind} {name!r}{hint} (registered: {', '.join(names) or 'none'})")
 
 
 def _detector_class(obj: Any) -> Any:
@@ -252,10 +257,7 @@ def resolve_detector(name: str) -> tuple[Any, MethodCard, dict[str, Any]]:
         return cls, inherited, {**preset, **card.settings}
     if ":" not in name and detectors.entry(name) is None:
         variants = [n for n, _ in cards.declared() if (c := cards.find(n)) is not None and c.variant_of]
-        known = ", ".join(sorted({n for n, _ in detectors.declared()} | set(variants))) or "none"
-        close = difflib.get_close_matches(name, known.split(", "), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise RegistryError(f"unknown detector {name!r}{hint} (registered: {known})")
+        raise unknown("detector", name, {n for n, _ in detectors.declared()} | set(variants))
     return detectors.get(name), card or MethodCard(name=name, title=""), {}
 
 
