@@ -32,13 +32,19 @@ def slug(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("_")
 
 
+def row_request(req: RunRequest, row: AblationRow, out: Path | None) -> RunRequest:
+    """The run of one grid row: the row's detector (or the method's), the row's settings under the
+    user's own, the row's label (which names it in tables)."""
+    return dataclasses.replace(req, detector=row.detector or req.detector, label=row.label,
+                               overrides={**row.settings, **req.overrides}, out=out)
+
+
 def ablate(req: RunRequest) -> list[dict[str, Any]]:
     """Run every row into ``<out>/<row>``; with ``--resume`` finished rows are read, not rerun."""
     base = Path(req.out) if req.out else Path("runs") / req.dataset / f"{req.detector}-ablation"
     results = []
     for row in rows(req.detector):
-        sub = dataclasses.replace(req, detector=row.detector or req.detector, label=row.label,
-                                  overrides={**row.settings, **req.overrides}, out=base / slug(row.label))
+        sub = row_request(req, row, base / slug(row.label))
         if sub.resume and RunDir(sub.out).finished:
             results.append(RunDir(sub.out).read_metrics())
             continue

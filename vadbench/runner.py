@@ -25,6 +25,7 @@ from vadbench.config import apply_overrides, to_dict
 from vadbench.console import console, progress
 from vadbench.data.cache import ClipCache, build_cache
 from vadbench.data.prepare import cache_dir, make_adapter, prepare
+from vadbench.data.source import DatasetAdapter
 from vadbench.detector import Detector
 from vadbench.errors import ConfigError, RegistryError, RunError
 from vadbench.metrics import evaluate
@@ -83,6 +84,15 @@ def resolve_protocol(name: str | None, cls: type[Detector], card: MethodCard, ov
     return dataclasses.replace(base, **defaults, detector_normalisation=cls.score_normalisation).with_overrides(overrides)
 
 
+def resolve_profile(profile: str | None, card: MethodCard, adapter: DatasetAdapter, device: str) -> str | None:
+    """The profile a run uses: the one named, else the card's automatic choice by device and training-set
+    size (unknown video lengths count 0); None for a detector without profiles."""
+    if profile is None and card.profiles:
+        train_frames = sum(v.n_frames or 0 for v in adapter.listing("train").videos)
+        return card.auto_profile.choose(train_frames, device)
+    return profile
+
+
 def default_out(req: RunRequest, profile: str | None) -> Path:
     tag = f"-{profile}" if profile else ""
     return Path("runs") / req.dataset / f"{req.label or req.detector}{tag}-s{req.seed}"
@@ -118,10 +128,7 @@ def run(req: RunRequest) -> dict[str, Any]:
         raise ConfigError(f"--epochs must be >= 0 (0 scores the untrained detector), got {req.epochs}")
     cls, card, preset = resolve_detector(req.detector)
     adapter = make_adapter(req.dataset, req.root, **req.dataset_options)
-    profile = req.profile
-    if profile is None and card.profiles:
-        train_frames = sum(v.n_frames or 0 for v in adapter.listing("train").videos)  # unknown lengths count 0
-        profile = card.auto_profile.choose(train_frames, device)
+    profile = resolve_profile(req.profile, card, adapter, device)
     seed_everything(req.seed)  # before the detector exists: weights made in __init__ are seeded too
     detector = build_detector(cls, card, preset, profile, req.overrides)
     protocol = resolve_protocol(req.protocol, cls, card, req.protocol_overrides)
