@@ -18,9 +18,10 @@ from vadbench._version import __version__
 from vadbench.cli_datasets import DataSetOpt, PluginOpt, RootOpt, dataset_options
 from vadbench.cli_datasets import app as datasets_app
 from vadbench.cli_datasets import load_plugins as _load_plugins
-from vadbench.config import parse_assignments
+from vadbench.config import parse_assignments, parse_seeds
 from vadbench.console import console
 from vadbench.errors import ConfigError, VadbenchError
+from vadbench.errors import one_line as _one_line
 from vadbench.protocols import PROTOCOLS, describe
 from vadbench.registry import cards, datasets, detectors
 
@@ -74,24 +75,6 @@ def _request(detector: str | None, plugin: list[Path] | None, sets: list[str] | 
     return RunRequest(detector=name, overrides=parse_assignments(sets),
                       protocol_overrides=parse_assignments(protocol_sets, "--protocol-set"), dataset_options=options,
                       **fields)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``--seeds``: ``0,1,2``, ``0-4`` (inclusive) or a mix (``0-2,7``); distinct seeds >= 0, in the order given."""
-    seeds: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        lo, dash, hi = part.partition("-")
-        try:
-            values = list(range(int(lo), int(hi) + 1)) if dash else [int(part)]
-        except ValueError:
-            raise ConfigError(f"--seeds {text!r}: {part!r} is not a seed >= 0 or a range a-b (e.g. 0,1,2 or 0-4)") from None
-        if not values:
-            raise ConfigError(f"--seeds {text!r}: the range {part!r} is empty (write it low-high)")
-        seeds += values
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise ConfigError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} more than once")
-    return seeds
 
 
 def _seeded_requests(seed: int | None, seeds: str | None, out: Path | None, grid: bool = False,
@@ -474,11 +457,6 @@ def _print_metrics(m: dict) -> None:  # type: ignore[type-arg]
     if "protocol" in m:
         t.add_row("protocol", describe(m["protocol"]))
     console.print(t)
-
-
-def _one_line(text: str) -> str:
-    """A message as one printable line: newlines folded, unencodable characters escaped."""
-    return " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _usage_hint(exc: typer.TyperException) -> str:

@@ -64,6 +64,24 @@ def parse_assignments(items: list[str] | None, option: str = "--set") -> dict[st
     return out
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: ``0,1,2``, ``0-4`` (inclusive) or a mix (``0-2,7``); distinct seeds >= 0, in the order given."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        try:
+            values = list(range(int(lo), int(hi) + 1)) if dash else [int(part)]
+        except ValueError:
+            raise ConfigError(f"--seeds {text!r}: {part!r} is not a seed >= 0 or a range a-b (e.g. 0,1,2 or 0-4)") from None
+        if not values:
+            raise ConfigError(f"--seeds {text!r}: the range {part!r} is empty (write it low-high)")
+        seeds += values
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--seeds {text!r} names seed {', '.join(map(str, repeated))} more than once")
+    return seeds
+
+
 def _parse(value: Any, hint: Any, key: str) -> Any:
     """Convert ``value`` (a string from the CLI, or an already typed value) to ``hint``."""
     origin = typing.get_origin(hint)

@@ -27,3 +27,8 @@ class RunError(VadbenchError):
 
 class EvaluationError(VadbenchError, ValueError):
     """Scores a protocol cannot evaluate: one per frame missing, or a single class left."""
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line: newlines folded, unencodable characters escaped."""
+    return " ".join(text.split()).encode("utf-8", "backslashreplace").decode("utf-8")
