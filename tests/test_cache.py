@@ -1,14 +1,23 @@
+import json
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 import torch
 
 from vadbench import ClipSpec, InputSpec
-from vadbench.data.cache import FORMAT, ClipCache, attributes, build_cache, clip_index
+from vadbench.data import cache as cache_module
+from vadbench.data.cache import FORMAT, ClipCache, CorruptCacheError, attributes, build_cache, clip_index, is_current
+from vadbench.data.compression import NAMES as COMPRESSIONS
 from vadbench.data.source import DatasetAdapter, SourceVideo, SplitListing
-from vadbench.errors import CacheError, DatasetError
+from vadbench.errors import CacheError, ConfigError, DatasetError
 
 from conftest import TinyAdapter
+from test_cli import STRIPES, assert_one_line_error, vadbench
 
 SPEC = InputSpec(16, 20, "gray")
 
@@ -167,3 +176,167 @@ def test_free_space_is_checked_before_building(isolated_cache):
                                          r"[\d.]+ TiB, [\d.]+ [KMGT]?i?B free; free some space"):
         build_cache(_HugeClaims(), "huge", SPEC, isolated_cache)
     assert sorted(p.name for p in isolated_cache.iterdir()) == ["huge-16x20-gray.h5.lock"]
+
+
+# -- compression --------------------------------------------------------------------------------
+class _Scene(DatasetAdapter):
+    """Compressible videos, as camera frames are: a fixed gradient with a bright square moving on it."""
+
+    needs_root = False
+
+    @dataclass
+    class Options:
+        lengths: tuple[int, ...] = (6, 5)
+
+    def listing(self, split):
+        background = np.add.outer(np.arange(24), np.arange(32)).astype(np.uint8) * 3
+        videos = []
+        for i, n in enumerate(self.settings.lengths):
+            frames = np.repeat(background[None, :, :, None], 3, axis=3).repeat(n, axis=0)
+            for t in range(n):
+                frames[t, 4:10, 2 + 3 * t:8 + 3 * t] = 250
+            labels = np.arange(n, dtype=np.uint8) % 2 if split == "test" else None
+            videos.append(SourceVideo(f"{i:02d}", lambda f=frames: iter(f), f"scene/{split}/{i}", n, labels))
+        return SplitListing(videos)
+
+
+CODEC = {  # the first filter of the frames' pipeline, and Blosc's compressor code (c-blosc's BLOSC_LZ4...)
+    "none": None, "lzf": (h5py.h5z.FILTER_LZF, None), "gzip": (h5py.h5z.FILTER_DEFLATE, None),
+    "blosc-lz4": (32001, 1), "blosc-lz4hc": (32001, 2), "blosc-zstd": (32001, 5),
+}
+RGB = InputSpec(24, 32, "rgb")
+
+
+def _pipeline(ds: h5py.Dataset) -> list[tuple[int, tuple[int, ...]]]:
+    plist = ds.id.get_create_plist()
+    return [plist.get_filter(i)[::2] for i in range(plist.get_nfilters())]  # (filter id, its parameters)
+
+
+@pytest.mark.parametrize("name", list(CODEC))
+def test_each_compression_stores_the_same_frames_under_its_own_name(isolated_cache, name):
+    assert set(CODEC) == set(COMPRESSIONS)
+    path = build_cache(_Scene(), "scene", RGB, isolated_cache, compression=name)
+    assert path.name == ("scene-24x32-rgb.h5" if name == "none" else f"scene-24x32-rgb-{name}.h5")
+    expected = list(_Scene().listing("train").videos[1].frames())
+    with ClipCache(path) as cache:
+        assert cache.compression == name and cache.attrs["compression"] == name
+        assert np.array_equal(cache.video("train", "01").frames, np.stack(expected))  # lossless
+        clip = cache.train_data().clips(ClipSpec(length=3))[0]
+        assert np.array_equal(clip.numpy(), np.stack(expected[:3]))
+        frames = cache.file["train/01/frames"]
+        pipeline = _pipeline(frames)
+        # the checksum comes last: written over the compressed bytes, verified before decoding them
+        assert pipeline[-1][0] == h5py.h5z.FILTER_FLETCHER32 and frames.chunks == (1, 24, 32, 3)
+        stored = [frames.id.get_chunk_info(i).size for i in range(frames.id.get_num_chunks())]
+    if name == "none":
+        assert len(pipeline) == 1 and stored == [24 * 32 * 3 + 4] * 5  # raw bytes and the 4-byte checksum
+        return
+    (codec, params), compressor = pipeline[0], CODEC[name][1]
+    assert len(pipeline) == 2 and codec == CODEC[name][0] and (compressor is None or params[6] == compressor)
+    assert max(stored) < 24 * 32 * 3 / 2  # really compressed
+
+
+@pytest.mark.parametrize("name", [n for n in CODEC if n != "none"])
+def test_a_flipped_byte_in_a_compressed_chunk_is_a_corrupt_cache(isolated_cache, name):
+    path = build_cache(_Scene(), "scene", RGB, isolated_cache, compression=name)
+    with h5py.File(path) as f:
+        info = f["train/01/frames"].id.get_chunk_info(2)
+    with open(path, "r+b") as f:
+        f.seek(info.byte_offset + info.size // 2)
+        byte = f.read(1)[0]
+        f.seek(-1, 1)
+        f.write(bytes([byte ^ 0x10]))
+    expected = (rf"cache file {path} is corrupt or truncated at video train/01 \(.*\); rebuild it with "
+                rf"`vadbench datasets prepare scene --size 24x32 --color rgb --compression {name} --rebuild`")
+    with ClipCache(path) as cache:
+        assert cache.video("train", "00").frames.shape == (6, 24, 32, 3)  # the other chunks read fine
+        with pytest.raises(CorruptCacheError, match=expected):
+            cache.video("train", "01")
+        clips = cache.train_data().clips(ClipSpec(length=2))
+    hit = next(i for i, (video, start, _) in enumerate(clips.index) if video == 1 and start == 1)
+    with pytest.raises(CorruptCacheError, match=expected):
+        clips[hit]
+
+
+def test_a_cache_is_only_reused_under_the_compression_it_was_built_with(isolated_cache):
+    plain = build_cache(_Scene(), "scene", RGB, isolated_cache)
+    lz4 = build_cache(_Scene(), "scene", RGB, isolated_cache, compression="blosc-lz4")
+    stamps = plain.stat().st_mtime_ns, lz4.stat().st_mtime_ns
+    # asking for one leaves the other in place, and each is reused as it is
+    assert build_cache(_Scene(), "scene", RGB, isolated_cache) == plain
+    assert build_cache(_Scene(), "scene", RGB, isolated_cache, compression="blosc-lz4") == lz4
+    assert (plain.stat().st_mtime_ns, lz4.stat().st_mtime_ns) == stamps
+    # a file whose recorded compression is not its name's is not current: rebuilt, never read as the other
+    shutil.copyfile(lz4, plain)
+    fingerprint = _Scene().fingerprint()
+    assert not is_current(plain, fingerprint, RGB) and is_current(plain, fingerprint, RGB, compression="blosc-lz4")
+    with ClipCache(build_cache(_Scene(), "scene", RGB, isolated_cache)) as cache:
+        assert cache.compression == "none" and len(_pipeline(cache.file["train/00/frames"])) == 1
+    with pytest.raises(ConfigError, match=r"--compression must be one of none, lzf, gzip, blosc-lz4, blosc-lz4hc, "
+                                          r"blosc-zstd; got 'lz4'"):
+        build_cache(_Scene(), "scene", RGB, isolated_cache, compression="lz4")
+
+
+def test_a_build_holds_at_most_a_block_of_frames_per_worker(isolated_cache, monkeypatch):
+    """Frames taken from the source but not yet in the file stay under ``workers × _BLOCK``, however
+    long the videos: the build streams, and never holds a video (or a split) whole."""
+    lengths = (5 * cache_module._BLOCK, 3 * cache_module._BLOCK + 7, 4 * cache_module._BLOCK)
+    counts = {"read": 0, "written": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Counted(_Scene):
+        def listing(self, split):
+            out = super().listing(split)
+            for video in out.videos:
+                video.frames = lambda frames=video.frames: self.count(frames())
+            return out
+
+        @staticmethod
+        def count(frames):
+            for frame in frames:
+                with lock:
+                    counts["read"] += 1
+                    counts["most"] = max(counts["most"], counts["read"] - counts["written"])
+                yield frame
+
+    append = cache_module._append
+
+    def counted_append(ds, block):
+        append(ds, block)
+        if ds.name.endswith("/frames"):
+            with lock:
+                counts["written"] += len(block)
+
+    monkeypatch.setattr(cache_module, "_append", counted_append)
+    workers = 2
+    path = build_cache(Counted(lengths=lengths), "scene", InputSpec(8, 8, "gray"), isolated_cache, workers=workers)
+    assert counts["read"] == counts["written"] == 2 * sum(lengths)
+    assert cache_module._BLOCK < counts["most"] <= workers * cache_module._BLOCK
+    with ClipCache(path) as cache:
+        assert cache.lengths("train").tolist() == list(lengths)
+
+
+def test_compression_from_the_command_line_names_the_cache_and_the_run_records_it(tmp_path, isolated_cache):
+    plugin = tmp_path / "stripes.py"
+    plugin.write_text(STRIPES)
+    prepared = vadbench("datasets", "prepare", "stripes", "--plugin", plugin, "--size", "16x16", "--color", "gray",
+                        "--compression", "blosc-zstd")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "stripes-16x16-gray-blosc-zstd.h5" in prepared.stderr and "compression blosc-zstd" in prepared.stderr
+    out = tmp_path / "run"
+    ran = vadbench("run", "framediff", "--dataset", "stripes", "--plugin", plugin, "--compression", "gzip",
+                   "--out", out)
+    assert ran.returncode == 0, ran.stderr
+    cache = json.loads((out / "config.json").read_text())["cache"]
+    assert cache["compression"] == "gzip" and Path(cache["path"]).name.endswith("-gzip.h5")
+    with ClipCache(Path(cache["path"])) as built:
+        assert built.compression == "gzip"
+    before = sorted(p.name for p in isolated_cache.glob("*.h5"))
+    evaluated = vadbench("eval", out, "--plugin", plugin)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert sorted(p.name for p in isolated_cache.glob("*.h5")) == before  # eval reads the run's own cache
+    refused = vadbench("run", "framediff", "--dataset", "stripes", "--plugin", plugin, "--compression", "zip",
+                       cwd=tmp_path)
+    assert_one_line_error(refused, "--compression must be one of none, lzf, gzip, blosc-lz4, blosc-lz4hc, "
+                                   "blosc-zstd; got 'zip'")
+    assert not (tmp_path / "runs").exists()

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from vadbench._version import __version__
-from vadbench.cli_datasets import DataSetOpt, PluginOpt, RootOpt, dataset_options
+from vadbench.cli_datasets import CompressionOpt, DataSetOpt, PluginOpt, RootOpt, dataset_options
 from vadbench.cli_datasets import app as datasets_app
 from vadbench.cli_datasets import load_plugins as _load_plugins
 from vadbench.config import parse_assignments, parse_seeds
@@ -137,6 +137,7 @@ def run(
     protocol: Optional[str] = RunProtocolOpt,
     protocol_sets: Optional[List[str]] = ProtocolSetOpt,
     partial: bool = typer.Option(False, "--partial", help="Build from an incomplete copy (results marked)."),
+    compression: str = CompressionOpt,
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     pixel: bool = typer.Option(False, "--pixel", help="Also compute pixel-level metrics (needs maps and masks)."),
     regions: bool = typer.Option(False, "--regions", help="Also compute RBDC/TBDC from the maps against tracks "

@@ -5,10 +5,10 @@ it), ``info`` describes the caches built, ``verify`` checks a copy against the d
 structure. A root can come from ``--root``, ``VADBENCH_<NAME>_ROOT`` or the config file
 (see :mod:`vadbench.data.prepare`).
 
-The options that choose a dataset's data (``--root``, ``--data-set``, ``--plugin``) are defined
-here once and shared with ``vadbench run`` and ``ablate``. ``--data-set key=value`` sets a field
-of the adapter's ``Options`` dataclass, whatever the dataset (built in or a plugin), so the CLI
-knows no dataset's options by name.
+The options that choose a dataset's data and its cache (``--root``, ``--data-set``,
+``--compression``, ``--plugin``) are defined here once and shared with ``vadbench run`` and
+``ablate``. ``--data-set key=value`` sets a field of the adapter's ``Options`` dataclass,
+whatever the dataset (built in or a plugin), so the CLI knows no dataset's options by name.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from rich.table import Table
 
 from vadbench.config import parse_assignments
 from vadbench.console import console, progress
+from vadbench.data.compression import DEFAULT as DEFAULT_COMPRESSION
+from vadbench.data.compression import NAMES as COMPRESSIONS
+from vadbench.data.compression import check_compression
 from vadbench.types import InputSpec
 from vadbench.errors import CacheError, ConfigError
 
@@ -42,6 +45,10 @@ ColorOpt = typer.Option("rgb", "--color", help="gray or rgb.")
 DataSetOpt = typer.Option(None, "--data-set", help="Dataset option key=value (repeatable; validated by the dataset), "
                           "e.g. shanghaitech scenes=01,04, avenue labels=mask, folder labels=PATH, synthetic seed=3.")
 PluginOpt = typer.Option(None, "--plugin", help="Python file that registers detectors or datasets (repeatable).")
+CompressionOpt = typer.Option(DEFAULT_COMPRESSION, "--compression", callback=check_compression,
+                              help=f"HDF5 compression of the cached frames: {', '.join(COMPRESSIONS)} (lossless; "
+                              "each has its own cache file; none, the default, builds and reads fastest; see "
+                              "docs/datasets.md, 'Cache compression').")
 
 
 def load_plugins(plugins: list[Path] | None) -> None:
@@ -74,6 +81,7 @@ def prepare(
     root: Optional[str] = RootOpt,
     size: str = SizeOpt,
     color: str = ColorOpt,
+    compression: str = CompressionOpt,
     partial: bool = typer.Option(False, "--partial", help="Build from the videos present; record the missing ones."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Rebuild even if a current cache exists."),
     data_sets: Optional[List[str]] = DataSetOpt,
@@ -94,8 +102,8 @@ def prepare(
         def on_video(split: str, video: str, n_frames: int) -> None:
             bar.update(tasks[0], advance=1, losses=f"{split}/{video}: {n_frames} frames")
 
-        cache = prepare_cache(name, spec, root, partial=partial, rebuild=rebuild, on_start=on_start,
-                              on_video=on_video, **dataset_options(data_sets))
+        cache = prepare_cache(name, spec, root, compression=compression, partial=partial, rebuild=rebuild,
+                              on_start=on_start, on_video=on_video, **dataset_options(data_sets))
     with cache:
         how = f"built in {time.perf_counter() - start:.1f} s" if tasks else "already prepared"
         console.print(f"{cache.path} ({cache.path.stat().st_size / 2**20:.1f} MiB, {how})", highlight=False)
@@ -208,8 +216,8 @@ def _describe(cache: ClipCache) -> None:
     """Per split: videos, frames, anomalous frames, masks, resolution; then source and missing videos."""
     from vadbench.data.cache import attributes
 
-    table = Table(title_justify="left", title=f"{cache.attrs.get('dataset')} {cache.spec.key}"
-                  + "".join(f", {k}={v}" for k, v in cache.protocol.items()))
+    table = Table(title_justify="left", title=f"{cache.attrs.get('dataset')} {cache.spec.key}, compression "
+                  f"{cache.compression}" + "".join(f", {k}={v}" for k, v in cache.protocol.items()))
     for column in ("split", "videos", "frames", "anomalous", "masks", "W×H source → cache"):
         table.add_column(column, justify="left" if column in ("split", "W×H source → cache") else "right")
     origins = []

@@ -24,6 +24,8 @@ from vadbench.card import MethodCard
 from vadbench.config import apply_overrides, to_dict
 from vadbench.console import console, progress
 from vadbench.data.cache import ClipCache, build_cache
+from vadbench.data.compression import DEFAULT as DEFAULT_COMPRESSION
+from vadbench.data.compression import check_compression
 from vadbench.data.prepare import cache_dir, make_adapter, prepare
 from vadbench.data.source import DatasetAdapter
 from vadbench.detector import Detector
@@ -55,6 +57,7 @@ class RunRequest:
     protocol_overrides: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
     partial: bool = False
+    compression: str = DEFAULT_COMPRESSION  # of the cached frames; lossless, so not part of the run's identity
     workers: int = 0
     pixel: bool = False
     regions: bool = False
@@ -126,6 +129,7 @@ def run(req: RunRequest) -> dict[str, Any]:
     device = resolve_device(req.device)
     if req.epochs is not None and req.epochs < 0:
         raise ConfigError(f"--epochs must be >= 0 (0 scores the untrained detector), got {req.epochs}")
+    check_compression(req.compression)
     cls, card, preset = resolve_detector(req.detector)
     adapter = make_adapter(req.dataset, req.root, **req.dataset_options)
     profile = resolve_profile(req.profile, card, adapter, device)
@@ -144,7 +148,7 @@ def run(req: RunRequest) -> dict[str, Any]:
 
     with progress() as bar:
         tasks: list[Any] = []
-        path = build_cache(adapter, req.dataset, spec, cache_dir(), partial=req.partial,
+        path = build_cache(adapter, req.dataset, spec, cache_dir(), compression=req.compression, partial=req.partial,
                            on_start=lambda n: tasks.append(bar.add_task(f"cache {req.dataset} {spec.key}",
                                                                         total=n, losses="")),
                            on_video=lambda split, name, n: bar.update(tasks[0], advance=1,
@@ -155,7 +159,8 @@ def run(req: RunRequest) -> dict[str, Any]:
             **identity, "detector_source": f"{cls.__module__}:{cls.__qualname__}", "variant_of": card.variant_of,
             "label": req.label, "profile": profile, "root": str(adapter.root) if adapter.root else None,
             "dataset_options": adapter.options, "input": dataclasses.asdict(spec),
-            "cache": {"path": str(cache.path), "fingerprint": cache.attrs["fingerprint"], "missing": cache.missing},
+            "cache": {"path": str(cache.path), "fingerprint": cache.attrs["fingerprint"], "missing": cache.missing,
+                      "compression": cache.compression},
             "device": device, "protocol": protocol.record(), "deviations": detector.deviations(),
         }
         out.write_config(config)
@@ -309,7 +314,9 @@ def evaluate_checkpoint(run_dir: Path, checkpoint: Path | None = None, device: s
     target.check_writable()
     load_detector_state(detector, path, device)
     detector.to(device)
-    with prepare(config["dataset"], detector.input_spec(), config.get("root"), **config["dataset_options"]) as cache:
+    compression = config["cache"].get("compression", DEFAULT_COMPRESSION)  # runs from before it was recorded: none
+    with prepare(config["dataset"], detector.input_spec(), config.get("root"), compression=compression,
+                 **config["dataset_options"]) as cache:
         metrics = score_and_evaluate(detector, cache, protocol, target)
     trained = run.read_metrics() if run.finished else {}
     if "train_seconds" in trained.get("timings", {}):

@@ -1,11 +1,15 @@
 """The HDF5 clip cache: one file per (dataset, preprocessing), built once, read by every run.
 
-Layout of ``<cache dir>/<dataset>[-<options hash>]-<H>x<W>-<color>.h5`` (HDF5 1.10 file format)::
+Layout of ``<cache dir>/<dataset>[-<options hash>]-<H>x<W>-<color>[-<compression>].h5`` (HDF5 1.10
+file format; the compression is named unless it is ``none``)::
 
     attrs: format, vadbench_version, dataset, options (JSON), fingerprint, height, width,
-           color, partial, created, complete, missing (JSON: split -> video names absent from a
-           --partial copy), protocol (JSON: data-side protocol fields, e.g. gt_source), decoder
-    /train/<video>/frames   uint8 [T, H, W, C]   chunked (1, H, W, C): one frame per chunk
+           color, compression, partial, created, complete, missing (JSON: split -> video names
+           absent from a --partial copy), protocol (JSON: data-side protocol fields, e.g.
+           gt_source), decoder
+    /train/<video>/frames   uint8 [T, H, W, C]   chunked (1, H, W, C): one frame per chunk, so a
+                                                 clip read decompresses only its own frames;
+                                                 compressed as ``compression`` says
     /test/<video>/frames    uint8 [T, H, W, C]
     /test/<video>/labels    uint8 [T]            1 = anomalous
     /test/<video>/masks     uint8 [T, h0, w0]    optional pixel ground truth at source size,
@@ -24,14 +28,19 @@ Every read failure (checksum, damaged metadata, truncated file) is one :class:`C
 line naming the file, the video and the command that rebuilds it.
 
 Identity: a cache is reused when it is complete, of this ``FORMAT``, built from the same source
-(``fingerprint``: adapter, options, source file names, sizes and times) at the same height, width
-and colour, and, when it lacks videos (``missing``, a ``--partial`` build), only by a build that
-passes ``partial`` too: anything else rebuilds, or refuses as a first build would.
+(``fingerprint``: adapter, options, source file names, sizes and times) at the same height, width,
+colour and compression (:mod:`vadbench.data.compression`), and, when it lacks videos (``missing``,
+a ``--partial`` build), only by a build that passes ``partial`` too: anything else rebuilds, or
+refuses as a first build would. Each compression has its own file name, so asking for another
+one builds a second file beside the first instead of replacing it, and a file is only reused
+when its ``compression`` attribute (in the checksummed header) says the name asked for.
 
-Building: worker threads decode and resize videos block by block (bounded memory); the main
-thread alone writes the file. It is written as ``<cache>.tmp<pid>`` and renamed when complete,
-under a file lock, so no reader ever sees a half-written cache and two processes never build the
-same one. A failed build removes its temporary file; a killed one leaves it, and the next build
+Building: worker threads decode and resize videos block by block; the main thread alone writes
+(and compresses) the file. At most ``_BLOCK`` frames per worker are between the source and the
+file at any time, whatever the length of a video or the size of a split, so memory stays flat
+(measured up to a ShanghaiTech-sized copy in ``benchmarks/README.md``). It is written as
+``<cache>.tmp<pid>`` and renamed when complete, under a file lock, so no reader ever sees a
+half-written cache and two processes never build the same one. A failed build removes its temporary file; a killed one leaves it, and the next build
 removes it once that process is gone. The free space is checked against an estimate first, and a
 write failure (disk full, file-size limit) is one :class:`CacheError` line naming the directory.
 A current cache in a directory the user cannot write is used without the lock: files only
@@ -54,21 +63,25 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import cv2
 import h5py
+import hdf5plugin  # noqa: F401  registers the Blosc filter with HDF5, which reading a Blosc cache needs
 import numpy as np
 import torch
 from filelock import FileLock
 
 from vadbench._version import __version__
 from vadbench.console import console
+from vadbench.data.compression import DEFAULT as DEFAULT_COMPRESSION
+from vadbench.data.compression import check_compression, frame_filters
 from vadbench.data.source import SPLITS, DatasetAdapter, SourceVideo, SplitListing
 from vadbench.types import ClipSpec, InputSpec
 from vadbench.errors import CacheError, DatasetError
 
-FORMAT = 2  # 2: Fletcher-32 checksums, checksummed (1.10) metadata, `partial` in the identity
+FORMAT = 3  # 2: Fletcher-32 checksums, checksummed (1.10) metadata, `partial` in the identity; 3: `compression`
 _LIBVER = ("v110", "v110")  # the oldest file format with metadata checksums; HDF5 >= 1.10 reads it
 _BLOCK = 32  # frames decoded and written together: bounds memory per video being built
 _H5_FAILURES = (OSError, KeyError, RuntimeError, ValueError, TypeError)  # what h5py raises on a damaged file
-_NAME = re.compile(r"(?P<dataset>.+?)(?:-[0-9a-f]{8})?-(?P<height>\d+)x(?P<width>\d+)-(?P<color>gray|rgb)\.h5")
+_NAME = re.compile(r"(?P<dataset>.+?)(?:-[0-9a-f]{8})?-(?P<height>\d+)x(?P<width>\d+)-(?P<color>gray|rgb)"
+                   r"(?:-(?P<compression>[a-z0-9-]+))?\.h5")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -95,13 +108,13 @@ def parse_cache_name(path: Path) -> tuple[str, InputSpec] | None:
 
 
 def rebuild_hint(path: Path) -> str:
-    """The command that rebuilds the cache file ``path`` (dataset, size and colour from its name)."""
-    parsed = parse_cache_name(path)
-    if parsed is None:
+    """The command that rebuilds the cache file ``path`` (dataset, size, colour, compression from its name)."""
+    match = _NAME.fullmatch(Path(path).name)
+    if match is None:
         return "prepare the dataset again with --rebuild"
-    dataset, spec = parsed
-    return (f"rebuild it with `vadbench datasets prepare {dataset} --size {spec.height}x{spec.width} "
-            f"--color {spec.color} --rebuild`")
+    compression = f" --compression {match['compression']}" if match["compression"] else ""
+    return (f"rebuild it with `vadbench datasets prepare {match['dataset']} --size {match['height']}x{match['width']} "
+            f"--color {match['color']}{compression} --rebuild`")
 
 
 def _reason(exc: BaseException) -> str:
@@ -199,7 +212,8 @@ def _converted(video: SourceVideo, spec: InputSpec) -> Iterator[_Block]:
 
 
 def _growing(group: h5py.Group, name: str, item: tuple[int, ...], **filters: Any) -> h5py.Dataset:
-    """An empty, extendable, checksummed uint8 dataset of ``item``-shaped rows, one row per chunk."""
+    """An empty, extendable, checksummed uint8 dataset of ``item``-shaped rows, one row per chunk
+    (h5py puts Fletcher-32 after any compression ``filters``: the stored bytes are checksummed)."""
     return group.create_dataset(name, shape=(0, *item), maxshape=(None, *item), dtype=np.uint8,
                                 chunks=(1, *item), fletcher32=True, **filters)
 
@@ -213,9 +227,9 @@ def _append(ds: h5py.Dataset, block: np.ndarray) -> None:
 class _VideoWriter:
     """One video's group and datasets in the file being built; only the main thread uses it."""
 
-    def __init__(self, group: h5py.Group, video: SourceVideo, spec: InputSpec) -> None:
+    def __init__(self, group: h5py.Group, video: SourceVideo, spec: InputSpec, filters: dict[str, Any]) -> None:
         self.group, self.video = group, video
-        self.frames = _growing(group, "frames", (spec.height, spec.width, spec.channels))
+        self.frames = _growing(group, "frames", (spec.height, spec.width, spec.channels), **filters)
         self.masks: h5py.Dataset | None = None
 
     def add(self, block: _Block) -> None:
@@ -319,7 +333,7 @@ ProgressFn = Callable[[str, str, int], None]  # (split, video, frames) after eac
 
 
 def _write_split(file: h5py.File, sink: _Sink, split: str, videos: list[SourceVideo], spec: InputSpec,
-                 workers: int, on_video: ProgressFn | None) -> None:
+                 filters: dict[str, Any], workers: int, on_video: ProgressFn | None) -> None:
     """Write ``videos`` into ``file``: ``workers`` threads decode (OpenCV releases the GIL), each
     one block of one video at a time, and this thread writes, so HDF5 is only used by one thread
     and a failure stops every worker (the pool's exit waits for them) before the file is closed."""
@@ -334,7 +348,7 @@ def _write_split(file: h5py.File, sink: _Sink, split: str, videos: list[SourceVi
             video = next(queue, None)
             if video is not None:
                 with sink.guard():
-                    writer = _VideoWriter(file.create_group(f"{split}/{video.name}"), video, spec)
+                    writer = _VideoWriter(file.create_group(f"{split}/{video.name}"), video, spec, filters)
                 advance(writer, _converted(video, spec))
 
         try:
@@ -362,7 +376,9 @@ def _write_split(file: h5py.File, sink: _Sink, split: str, videos: list[SourceVi
 
 def _write_file(tmp: Path, header: dict[str, Any], listings: dict[str, SplitListing], spec: InputSpec,
                 workers: int, on_video: ProgressFn | None) -> None:
-    """Write the whole cache into ``tmp``; the caller renames or removes it."""
+    """Write the whole cache into ``tmp``, frames compressed as ``header`` says; the caller renames
+    or removes it."""
+    filters = frame_filters(header["compression"])
     sink = _Sink(tmp)
     try:
         with sink.guard():
@@ -371,7 +387,7 @@ def _write_file(tmp: Path, header: dict[str, Any], listings: dict[str, SplitList
             with sink.guard():
                 file.attrs.update({key: _inline(value) for key, value in header.items()})
             for split, listing in listings.items():
-                _write_split(file, sink, split, listing.videos, spec, workers, on_video)
+                _write_split(file, sink, split, listing.videos, spec, filters, workers, on_video)
             with sink.guard():
                 file.attrs["complete"] = True
                 file.close()
@@ -383,26 +399,30 @@ def _write_file(tmp: Path, header: dict[str, Any], listings: dict[str, SplitList
         sink.close()
 
 
-def cache_path(cache_dir: Path, dataset: str, options: dict[str, Any], spec: InputSpec) -> Path:
-    """Where the cache of ``dataset`` with ``options`` at ``spec`` lives."""
+def cache_path(cache_dir: Path, dataset: str, options: dict[str, Any], spec: InputSpec,
+               compression: str = DEFAULT_COMPRESSION) -> Path:
+    """Where the cache of ``dataset`` with ``options`` at ``spec``, stored with ``compression``, lives."""
     tag = ""
     if options:
         import hashlib
 
         blob = json.dumps(options, sort_keys=True, default=str).encode()
         tag = "-" + hashlib.sha256(blob).hexdigest()[:8]
-    return Path(cache_dir) / f"{dataset}{tag}-{spec.key}.h5"
+    codec = "" if compression == DEFAULT_COMPRESSION else f"-{check_compression(compression)}"
+    return Path(cache_dir) / f"{dataset}{tag}-{spec.key}{codec}.h5"
 
 
-def is_current(path: Path, fingerprint: str, spec: InputSpec, *, partial: bool = False) -> bool:
-    """True when ``path`` is a complete cache of this source and preprocessing that a build with
-    ``partial`` may reuse. A missing, foreign, older-format or damaged file is not current: all its
-    object headers are read (not its frames, whose checksums are verified when they are read)."""
+def is_current(path: Path, fingerprint: str, spec: InputSpec, *, compression: str = DEFAULT_COMPRESSION,
+               partial: bool = False) -> bool:
+    """True when ``path`` is a complete cache of this source, preprocessing and compression that a
+    build with ``partial`` may reuse. A missing, foreign, older-format or damaged file is not current:
+    all its object headers are read (not its frames, whose checksums are verified when they are read)."""
     try:
         with h5py.File(path, "r") as f:
             a = attributes(f)
             return (bool(a.get("complete")) and a.get("format") == FORMAT and a.get("fingerprint") == fingerprint
                     and (int(a["height"]), int(a["width"]), str(a["color"])) == (spec.height, spec.width, spec.color)
+                    and a.get("compression") == compression
                     and (partial or not json.loads(a["missing"])) and _metadata_readable(f))
     except _H5_FAILURES:
         return False  # truncated, damaged or foreign file: rebuild
@@ -430,10 +450,12 @@ def _missing(dataset: str, listings: dict[str, SplitListing], partial: bool) -> 
     return missing
 
 
-def _check_space(directory: Path, listings: dict[str, SplitListing], spec: InputSpec) -> None:
+def _check_space(directory: Path, listings: dict[str, SplitListing], spec: InputSpec, compression: str) -> None:
     """Refuse to start a build whose frames alone would not fit in ``directory``'s free space,
     rather than fail after an hour; when some frame counts are known only after decoding (some
-    video files), say that the check is skipped."""
+    video files), say that the check is skipped. A compressed size is known only once written
+    (it depends on the pictures), so a compressed build that would not fit uncompressed is not
+    refused but warned of; a disk that fills up stops it with one line (see :class:`_Sink`)."""
     counts = [video.n_frames for listing in listings.values() for video in listing.videos]
     if None in counts:
         console.print(f"[yellow]note[/]: some frame counts are unknown before decoding; free space in "
@@ -442,7 +464,11 @@ def _check_space(directory: Path, listings: dict[str, SplitListing], spec: Input
     needed = sum(counts) * spec.height * spec.width * spec.channels  # type: ignore[arg-type]
     needed += needed // 20 + 2**20  # labels, compressed masks, checksums and HDF5 metadata
     free = shutil.disk_usage(directory).free
-    if needed > free:
+    if needed > free and compression != DEFAULT_COMPRESSION:
+        console.print(f"[yellow]note[/]: uncompressed, the cache would need about {_human(needed)}, and "
+                      f"{directory} has {_human(free)} free; building it with {compression}, whose size is "
+                      "known only once written", highlight=False)
+    elif needed > free:
         raise CacheError(f"not enough space in {directory}: the cache needs about {_human(needed)}, "
                          f"{_human(free)} free; free some space or set VADBENCH_CACHE to another directory")
 
@@ -467,36 +493,39 @@ def _alive(pid: int) -> bool:
 
 
 def build_cache(adapter: DatasetAdapter, dataset: str, spec: InputSpec, cache_dir: Path, *,
-                partial: bool = False, rebuild: bool = False, workers: int = 2,
-                on_start: Callable[[int], None] | None = None, on_video: ProgressFn | None = None) -> Path:
-    """Build (or reuse) the cache of ``adapter``'s data at ``spec``; returns its path.
+                compression: str = DEFAULT_COMPRESSION, partial: bool = False, rebuild: bool = False,
+                workers: int = 2, on_start: Callable[[int], None] | None = None,
+                on_video: ProgressFn | None = None) -> Path:
+    """Build (or reuse) the cache of ``adapter``'s data at ``spec``, frames stored with
+    ``compression`` (:mod:`vadbench.data.compression`); returns its path.
 
     ``on_start(n_videos)`` and ``on_video(split, name, n_frames)`` report progress. Videos are
     decoded by ``workers`` threads and written block by block.
     """
+    path = cache_path(cache_dir, dataset, adapter.options, spec, compression)  # refuses an unknown compression
     fingerprint = adapter.fingerprint()
-    path = cache_path(cache_dir, dataset, adapter.options, spec)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(f"{path}.lock").acquire()
     except OSError as exc:  # a read-only cache directory: a current cache is whole, read it unlocked
-        if not rebuild and is_current(path, fingerprint, spec, partial=partial):
+        if not rebuild and is_current(path, fingerprint, spec, compression=compression, partial=partial):
             return path
         raise CacheError(f"cannot build {path.name}: the cache directory {path.parent} is not writable "
                          f"({_reason(exc)}); set VADBENCH_CACHE to a writable directory") from None
     with lock:
         _remove_orphans(path)
-        if not rebuild and is_current(path, fingerprint, spec, partial=partial):
+        if not rebuild and is_current(path, fingerprint, spec, compression=compression, partial=partial):
             return path
         listings = {split: adapter.listing(split) for split in SPLITS}
         missing = _missing(dataset, listings, partial)
-        _check_space(path.parent, listings, spec)
+        _check_space(path.parent, listings, spec, compression)
         if on_start:
             on_start(sum(len(l.videos) for l in listings.values()))
         header = dict(
             format=FORMAT, vadbench_version=__version__, dataset=dataset,
             options=json.dumps(adapter.options, sort_keys=True, default=str),
-            fingerprint=fingerprint, height=spec.height, width=spec.width, color=spec.color, partial=partial,
+            fingerprint=fingerprint, height=spec.height, width=spec.width, color=spec.color,
+            compression=compression, partial=partial,
             created=time.strftime("%Y-%m-%dT%H:%M:%S"), complete=False,
             missing=json.dumps(missing), protocol=json.dumps(adapter.protocol_fields()),
             decoder=f"opencv {cv2.__version__}, resize INTER_LINEAR",
@@ -559,6 +588,7 @@ class ClipCache:
                              f"this vadbench reads format {FORMAT}); {rebuild_hint(self.path)}")
         self.attrs = attrs
         self.spec = InputSpec(int(attrs["height"]), int(attrs["width"]), str(attrs["color"]))  # type: ignore[arg-type]
+        self.compression = str(attrs["compression"])
         self.missing: dict[str, list[str]] = json.loads(attrs["missing"])
         self.protocol: dict[str, Any] = json.loads(attrs["protocol"])
 

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import platformdirs
 
 from vadbench.data.cache import ClipCache, build_cache
+from vadbench.data.compression import DEFAULT as DEFAULT_COMPRESSION
+from vadbench.data.compression import check_compression
 from vadbench.data.source import DatasetAdapter
 from vadbench.types import InputSpec
 from vadbench.errors import DatasetError
@@ -68,11 +70,12 @@ def make_adapter(name: str, root: str | Path | None = None, **options: Any) -> D
     return cls(resolved, **options)
 
 
-def prepare(name: str, spec: InputSpec, root: str | Path | None = None, *, partial: bool = False,
-            rebuild: bool = False, on_start: Callable[[int], None] | None = None,
+def prepare(name: str, spec: InputSpec, root: str | Path | None = None, *, compression: str = DEFAULT_COMPRESSION,
+            partial: bool = False, rebuild: bool = False, on_start: Callable[[int], None] | None = None,
             on_video: Callable[[str, str, int], None] | None = None, **options: Any) -> ClipCache:
-    """Build the cache if needed and open it."""
+    """Build the cache if needed (frames stored with ``compression``) and open it."""
+    check_compression(compression)  # before the adapter scans the root
     adapter = make_adapter(name, root, **options)
-    path = build_cache(adapter, name, spec, cache_dir(), partial=partial, rebuild=rebuild,
+    path = build_cache(adapter, name, spec, cache_dir(), compression=compression, partial=partial, rebuild=rebuild,
                        on_start=on_start, on_video=on_video)
     return ClipCache(path)
