@@ -21,6 +21,8 @@ _EXPORTS = {
     "InputSpec": "types", "ClipSpec": "types", "VideoScores": "types", "Video": "types", "TrainData": "types",
     # training services and tensor helpers (torch)
     "Trainer": "training", "seeded": "training", "to_network": "tensors", "stack_time": "tensors",
+    # device helpers: bf16 autocast, a step replayed from a CUDA graph
+    "autocast": "device", "graphed": "device",
     # score helpers
     "minmax": "metrics",
     # datasets

@@ -84,6 +84,12 @@ class Detector(abc.ABC):
         again after scoring and recorded with every result, so a table can flag it."""
         return {}
 
+    def execution(self) -> dict[str, Any]:
+        """How this instance computed where the choice changes speed, not the numbers (beyond float
+        noise): e.g. a scoring step replayed from a CUDA graph or run eagerly, and why. Asked after
+        scoring and recorded in ``metrics.json``, so a timing can be read with what produced it."""
+        return {}
+
     def to(self, device: str) -> Detector:
         """Move to a torch device (``cpu`` or ``cuda``)."""
         self.device = device

@@ -29,6 +29,7 @@ from vadbench.data.compression import check_compression
 from vadbench.data.prepare import cache_dir, make_adapter, prepare
 from vadbench.data.source import DatasetAdapter
 from vadbench.detector import Detector
+from vadbench.device import configure, numerics
 from vadbench.errors import ConfigError, RegistryError, RunError
 from vadbench.metrics import evaluate
 from vadbench.protocols import Protocol, get_protocol
@@ -66,10 +67,12 @@ class RunRequest:
 
 
 def resolve_device(device: str) -> str:
+    """The device a run uses, checked, with its numeric settings applied (:func:`vadbench.device.configure`)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but torch sees no CUDA device here")
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise ConfigError(f"unknown device {device!r}; use cpu or cuda")
+    configure(device)
     return device
 
 
@@ -245,6 +248,7 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
         metrics.update(region_metrics(maps, masks))
     metrics["protocol"] = {**protocol.record(), **cache.protocol, "video_order": "sorted"}
     metrics["timings"] = {"score_seconds": round(scoring, 3), "score_fps": round(total / max(scoring, 1e-9), 2)}
+    metrics["execution"] = {**numerics(detector.device), **detector.execution()}  # what the timings were made with
     return metrics
 
 
