@@ -202,9 +202,19 @@ class _Block(NamedTuple):
 
 
 def _converted(video: SourceVideo, spec: InputSpec) -> Iterator[_Block]:
-    """``video``'s frames, then its masks, as stored. Runs in worker threads: touches no HDF5 object."""
-    for block in _blocks(video.frames(), _BLOCK):
-        yield _Block("frames", np.stack([convert_frame(f, spec) for f in block]), block[0].shape[:2])
+    """``video``'s frames, then its masks, as stored. Runs in worker threads: touches no HDF5 object.
+
+    Each frame is resized as soon as it is decoded, so a block holds frames at the cache's size
+    (a ShanghaiTech frame at its source size, 480×856, is six times one at 256×256)."""
+    source_hw: tuple[int, int] | None = None
+
+    def convert(frame: np.ndarray) -> np.ndarray:
+        nonlocal source_hw
+        source_hw = source_hw or frame.shape[:2]
+        return convert_frame(frame, spec)
+
+    for block in _blocks(map(convert, video.frames()), _BLOCK):
+        yield _Block("frames", np.stack(block), source_hw)  # type: ignore[arg-type]
     if video.masks is not None:
         for block in _blocks(video.masks(), _BLOCK):
             masks = np.stack([np.asarray(m) > 0 for m in block]).astype(np.uint8)
