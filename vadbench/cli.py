@@ -157,22 +157,27 @@ def run(
     _print_seed_summary(results)
 
 
-def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``command`` taking every option of :func:`run` too; its own parameters replace ``run``'s.
+def _with_run_options(*dropped: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator: ``command`` takes every option of :func:`run` but ``dropped``; its own parameters
+    replace ``run``'s of the same name, and those ``run`` lacks come after (context first).
 
     An ablation row is a run, so ``ablate`` takes what ``run`` takes (but ``--detector``: the grid
-    names its detectors). typer reads the signature built here, so each option has one
-    definition, in ``run``'s signature, and one that ``run`` gains is ``ablate``'s as well.
+    names its detectors), and a sweep's jobs are runs too. typer reads the signature built here, so
+    each option has one definition, in ``run``'s signature, and one that ``run`` gains is theirs as well.
     """
-    own = inspect.signature(command, eval_str=True).parameters
-    command.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        own.get(name, param) for name, param in inspect.signature(run, eval_str=True).parameters.items()
-        if name != "detector_opt"])
-    return command
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True).parameters
+        shared = inspect.signature(run, eval_str=True).parameters
+        params = [own.get(name, param) for name, param in shared.items() if name not in dropped]
+        params += [p for name, p in own.items() if name not in shared and p.kind is not p.VAR_KEYWORD]
+        command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            sorted(params, key=lambda p: p.default is not p.empty))  # a parameter without a default comes first
+        return command
+    return decorate
 
 
 @app.command()
-@_with_run_options
+@_with_run_options("detector_opt")
 def ablate(
     detector: str = typer.Argument(..., help="Detector whose ablation grid to run (e.g. mnad-p)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Grid directory; each row goes in a sub-folder."),
@@ -187,6 +192,60 @@ def ablate(
         for row in do_ablate(req):
             console.print(f"{row.get('label')}: micro AUC {100 * row['auc_micro']:.1f}"
                           + (f" (seed {req.seed})" if len(reqs) > 1 else ""))
+
+
+@app.command()
+@_with_run_options("detector_opt", "seed", "resume", "overwrite")
+def sweep(
+    ctx: typer.Context,
+    spec: Optional[Path] = typer.Argument(None, help="A sweep file (TOML, docs/sweeps.md); the options given here "
+                                          "override its keys."),
+    detector: Optional[str] = typer.Option(None, "--detectors", help="Detectors, comma-separated (registered names "
+                                           "or module:Class)."),
+    ablate: Optional[str] = typer.Option(None, "--ablate", help="Detectors whose ablation grid (method card) runs "
+                                         "row by row, comma-separated."),
+    dataset: Optional[str] = typer.Option(None, "--datasets", "-d", help="Datasets, comma-separated (default "
+                                          "synthetic)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds: 0,1,2 or 0-4 (default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The sweep's root: a run directory per job, sweep.json, "
+                                       "logs/ (default runs/sweeps/<SPEC's name>)."),
+    executor: str = typer.Option("local", "--executor", help="local (processes here), slurm (a job array through "
+                                 "submitit), submitit-local (submitit's local executor) or ray."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="local: jobs at once (default 1); slurm: the "
+                                       "array's parallelism."),
+    cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", min=1, help="CPU threads per job (local "
+                                                "default: cores // jobs; elsewhere 1)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="GPUs per job (slurm, submitit-local, ray)."),
+    time: Optional[int] = typer.Option(None, "--time", min=1, help="Minutes per job (slurm, submitit-local)."),
+    mem: Optional[float] = typer.Option(None, "--mem", min=0.1, help="GB of memory per job (slurm)."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition."),
+    **options: Any,
+) -> None:
+    """Run a grid of runs (detectors × datasets × seeds × --set axes × ablation rows), one run directory
+    per job under one root; finished runs are skipped, interrupted ones resumed. Exit 1 unless every
+    job is finished. A --set value [a,b] is an axis; --set DETECTOR.key=value sets one detector's."""
+    from vadbench.executors import Resources, execute
+    from vadbench.sweep import claim, expand, from_command_line, jobs_of, load, merge
+
+    resources = Resources(executor, jobs, cpus_per_task, gpus, time, mem, partition).check()
+    if spec is None and out is None:
+        raise ConfigError("a sweep given on the command line needs --out ROOT (its runs' folder)")
+    given = {name: value for name, value in {**options, "detector": detector, "ablate": ablate, "dataset": dataset,
+                                             "seeds": seeds}.items()
+             if name != "plugin" and ctx.get_parameter_source(name).name != "DEFAULT"}
+    _load_plugins(options["plugin"])
+    root = out or Path("runs") / "sweeps" / spec.stem  # type: ignore[union-attr]
+    expanded = expand(merge(load(spec) if spec else {}, from_command_line(given)), str(spec or "sweep"),
+                      here=executor != "slurm")
+    todo = jobs_of(expanded, root, options["plugin"])
+    claim(root, todo)
+    try:
+        outcomes = execute(todo, resources)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished epochs are checkpointed; run the same sweep again to continue")
+        raise typer.Exit(130) from None
+    if any(o.state not in ("done", "skipped") for o in outcomes):
+        raise typer.Exit(1)
 
 
 @app.command("eval")
