@@ -21,6 +21,9 @@ _EXPORTS = {
     "InputSpec": "types", "ClipSpec": "types", "VideoScores": "types", "Video": "types", "TrainData": "types",
     # training services and tensor helpers (torch)
     "Trainer": "training", "seeded": "training", "to_network": "tensors", "stack_time": "tensors",
+    # several processes under torchrun (each the identity in one process)
+    "all_gather_cat": "distributed", "is_distributed": "distributed", "rank": "distributed",
+    "world_size": "distributed",
     # device helpers: bf16 autocast, a step replayed from a CUDA graph
     "autocast": "device", "graphed": "device",
     # score helpers

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vadbench import distributed
 from vadbench.card import MethodCard
 from vadbench.config import apply_overrides, to_dict
 from vadbench.console import console, progress
@@ -128,8 +129,11 @@ def run(req: RunRequest) -> dict[str, Any]:
     Everything that can be refused is checked before any work: the device, the detector and its
     config, the protocol, the epochs, the dataset and the output folder. ``--resume`` on a
     finished run returns its stored metrics and recomputes nothing.
+
+    Under torchrun every rank trains and only rank 0 writes the run directory, scores and
+    evaluates; the others wait for its metrics and return them (docs/distributed.md).
     """
-    device = resolve_device(req.device)
+    device = distributed.setup(resolve_device(req.device))
     if req.epochs is not None and req.epochs < 0:
         raise ConfigError(f"--epochs must be >= 0 (0 scores the untrained detector), got {req.epochs}")
     check_compression(req.compression)
@@ -141,10 +145,13 @@ def run(req: RunRequest) -> dict[str, Any]:
     protocol = resolve_protocol(req.protocol, cls, card, req.protocol_overrides)
     spec = detector.input_spec()
     out = RunDir(Path(req.out) if req.out else default_out(req, profile))
-    out.check_writable()
+    lead = distributed.rank() == 0
     identity = {"detector": req.detector, "config": to_dict(detector.config), "dataset": req.dataset,
                 "seed": req.seed, "epochs": req.epochs}
-    _check_run_dir(out, req, identity)
+    if lead:
+        out.check_writable()
+        _check_run_dir(out, req, identity)
+    distributed.barrier()  # the other ranks read the directory once rank 0 has settled it (--overwrite empties it)
     if req.resume and out.finished:
         console.print(f"{out.path} is finished; its stored metrics follow (nothing was rerun)")
         return out.read_metrics()
@@ -166,8 +173,9 @@ def run(req: RunRequest) -> dict[str, Any]:
                       "compression": cache.compression},
             "device": device, "protocol": protocol.record(), "deviations": detector.deviations(),
         }
-        out.write_config(config)
-        out.write_env(environment(device))
+        if lead:
+            out.write_config(config)
+            out.write_env(environment(device))
         console.print(f"[bold]{req.detector}[/] on [bold]{req.dataset}[/] ({spec.key}, profile {profile or 'default'}, "
                       f"seed {req.seed}, {train.n_frames} training frames) -> {out.path}")
         detector.to(device)
@@ -181,9 +189,13 @@ def run(req: RunRequest) -> dict[str, Any]:
                                   resume=req.resume, workers=req.workers, progress=bar)
                 detector.fit(train, trainer)
             history = trainer.history
-            atomic_torch_save(detector.state_dict(), out.model)
-            out.write_history(history)
+            if lead:
+                atomic_torch_save(detector.state_dict(), out.model)
+                out.write_history(history)
         train_seconds = round(time.perf_counter() - began, 3)
+        if not lead:
+            distributed.barrier()  # rank 0 scores, evaluates and writes alone
+            return out.read_metrics()
         metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel, regions=req.regions)
     metrics["timings"]["train_seconds"] = train_seconds
     metrics["epochs_trained"] = len(history)
@@ -191,6 +203,7 @@ def run(req: RunRequest) -> dict[str, Any]:
     out.write_metrics(result)
     if not req.keep_checkpoint:
         out.drop_checkpoint()
+    distributed.barrier()
     return result
 
 

@@ -12,6 +12,11 @@ A detector's ``fit`` stays a plain loop::
 detector's ``state_dict`` plus the optimiser, scheduler and RNG states); ``track`` draws the
 progress bar (loss, it/s, ETA); ``log`` takes tensors and syncs them with the host only when
 the bar is redrawn, so logging costs no per-step device synchronisation.
+
+Under ``torchrun`` the same loop trains on several processes (docs/distributed.md): the loader
+gives each rank its slice of the global batches one process would see, the networks a detector
+hands to ``parallel`` train through DistributedDataParallel with synchronised BatchNorm, the
+logged values are averaged over the ranks, and only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ import random
 import time
 from pathlib import Path
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from vadbench import distributed
 from vadbench.errors import RunError
 from vadbench.store import atomic_torch_save, load_torch, restore
 
@@ -85,23 +93,49 @@ class Trainer:
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._task: Any = None
+        self._parallel = 0  # networks handed to parallel()
 
     def seeded(self) -> AbstractContextManager[None]:
         """:func:`seeded` with the run's seed."""
         return seeded(self.seed)
 
     # -- data ---------------------------------------------------------------------------------
-    def loader(self, dataset: torch.utils.data.Dataset, batch_size: int, *, shuffle: bool = True,
-               drop_last: bool = False) -> torch.utils.data.DataLoader:
-        """A DataLoader whose shuffling is reseeded from (seed, epoch) at every epoch."""
+    def loader(self, dataset: Dataset, batch_size: int, *, shuffle: bool = True,
+               drop_last: bool = False) -> DataLoader:
+        """A DataLoader whose shuffling is reseeded from (seed, epoch) at every epoch.
+
+        The samplers are those ``DataLoader(shuffle=..., batch_size=..., drop_last=...)`` builds,
+        spelled out so that under torchrun every rank draws the same order and loads its slice of
+        each global batch of ``batch_size`` (:class:`~vadbench.distributed.RankSlices`). Batches
+        for a GPU come in pinned memory, so ``to_network`` copies them without blocking.
+        """
+        distributed.check_split(len(dataset), batch_size, drop_last, distributed.world_size())  # type: ignore[arg-type]
         generator = torch.Generator()
         generator.manual_seed(self.seed)
         self._generators.append(generator)
-        return torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-            num_workers=self.workers, worker_init_fn=_seed_worker, generator=generator,
-            persistent_workers=self.workers > 0, pin_memory=self.device.startswith("cuda"),
-        )
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)  # type: ignore[arg-type]
+        batches: torch.utils.data.Sampler[list[int]] = BatchSampler(order, batch_size, drop_last)
+        if distributed.is_distributed():
+            batches = distributed.RankSlices(batches, distributed.rank(), distributed.world_size())  # type: ignore[arg-type]
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.workers, worker_init_fn=_seed_worker,
+                          generator=generator, persistent_workers=self.workers > 0,
+                          pin_memory=torch.device(self.device).type == "cuda")
+
+    def parallel(self, module: nn.Module, forward: Callable[..., Any] | None = None) -> Callable[..., Any]:
+        """What to run the training passes of ``module`` through: ``forward`` (default: the module).
+
+        In one process that is ``forward`` itself. Under torchrun it is ``forward`` inside
+        DistributedDataParallel, which averages the gradients of the ranks' equal local batches:
+        the gradient of the single process's loss wherever that loss is a mean over the batch.
+        ``module``'s BatchNorm layers are then synchronised, in place (state-dict names unchanged).
+        Give ``forward`` when the pass is not ``module``'s own forward (MNAD reads its memory
+        between encoder and decoder). Call it for every network an optimiser steps; a pass that
+        must not sync gradients (a frozen network's, scoring) uses the module itself.
+        """
+        self._parallel += 1
+        if not distributed.is_distributed():
+            return forward or module
+        return distributed.data_parallel(module, self.device, forward)
 
     # -- epochs, checkpoints, resume ------------------------------------------------------------
     def n_epochs(self, default: int) -> int:
@@ -114,6 +148,10 @@ class Trainer:
         ``stateful`` objects (optimiser, scheduler, ...) must have ``state_dict`` and
         ``load_state_dict``; they are saved and restored with the detector.
         """
+        if distributed.is_distributed() and not self._parallel:
+            raise RunError(f"{type(detector).__name__} cannot train in {distributed.world_size()} processes: its fit "
+                           "never hands its network to trainer.parallel, so the ranks' gradients would not be "
+                           "averaged; train it in one process (without torchrun)")
         start = 0
         if self.resume and self.checkpoint is not None and self.checkpoint.exists():
             state = load_torch(self.checkpoint, self.device)
@@ -134,18 +172,26 @@ class Trainer:
             self._sums, self._count = {}, 0
             began = time.perf_counter()
             yield epoch
+            self._average_over_ranks()
             row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - began, 3)}
             row.update({k: float(v) / max(self._count, 1) for k, v in self._sums.items()})
             self.history.append(row)
             if overall is not None:
                 self.progress.update(overall, advance=1, losses=f"epoch {epoch + 1}: {self.summary()}")
-            if self.checkpoint is not None:
+            if self.checkpoint is not None and distributed.rank() == 0:
                 atomic_torch_save({
                     "detector": detector.state_dict(),
                     "train": {k: obj.state_dict() for k, obj in stateful.items()},
                     "rng": {"torch": torch.get_rng_state()},
                     "epoch": epoch, "history": self.history,
                 }, self.checkpoint)
+
+    def _average_over_ranks(self) -> None:
+        """The epoch's logged sums averaged over the ranks: each rank logged the means of its
+        equal slices, so their mean is what one process logs for the global batches."""
+        if self._sums and distributed.is_distributed():
+            stacked = torch.stack([v.to(self.device, torch.float64) for v in self._sums.values()])
+            self._sums = dict(zip(self._sums, distributed.mean_over_ranks(stacked)))
 
     # -- progress -----------------------------------------------------------------------------
     def track(self, iterable: Iterable[Any], description: str, total: int | None = None) -> Iterator[Any]:
@@ -221,7 +267,7 @@ def environment(device: str) -> dict[str, Any]:
         "vadbench": __version__, "python": platform.python_version(), "torch": torch.__version__,
         "numpy": np.__version__, "sklearn": sklearn.__version__, "h5py": h5py.__version__,
         "opencv": cv2.__version__, "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "device": device,
+        "torch_threads": torch.get_num_threads(), "device": device, "processes": distributed.world_size(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)

@@ -94,11 +94,12 @@ class ConvAE(NetworkDetector):
         opt = optim(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         clips = data.clips(ClipSpec(CUBOID, stride=cfg.stride, skips=tuple(cfg.skips)))
         loader = trainer.loader(clips, cfg.batch_size)
+        net = trainer.parallel(self.net)
         self.net.train()
         for epoch in trainer.epochs(self, trainer.n_epochs(cfg.epochs), optimizer=opt):
             for batch in trainer.track(loader, f"epoch {epoch + 1}"):
                 x = self._inputs(batch)
-                loss = 0.5 * (self.net(x) - x).square().sum(dim=(1, 2, 3)).mean()  # (1/2N) sum ||X - f(X)||^2
+                loss = 0.5 * (net(x) - x).square().sum(dim=(1, 2, 3)).mean()  # (1/2N) sum ||X - f(X)||^2
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -106,7 +107,7 @@ class ConvAE(NetworkDetector):
 
     def _inputs(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, 10, H, W, 1]`` -> float ``[B, 10, H, W]``: frames in [0, 1] minus the mean."""
-        return clips[..., 0].to(self.device).float().div_(255.0).sub_(self.mean)
+        return clips[..., 0].to(self.device, non_blocking=True).float().div_(255.0).sub_(self.mean)
 
     # -- testing --------------------------------------------------------------------------------
     def score_video(self, video) -> VideoScores:

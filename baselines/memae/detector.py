@@ -62,11 +62,12 @@ class MemAE(NetworkDetector):
             self.net = self._network().to(self.device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         loader = trainer.loader(data.clips(ClipSpec(CLIP, stride=cfg.stride)), cfg.batch_size)
+        net = trainer.parallel(self.net)
         self.net.train()
         for epoch in trainer.epochs(self, trainer.n_epochs(cfg.epochs), optimizer=opt):
             for batch in trainer.track(loader, f"epoch {epoch + 1}"):
                 x = self._inputs(batch)
-                recon, w = self.net(x)
+                recon, w = net(x)
                 mse = (recon - x).square().mean()
                 loss = mse if w is None else mse + cfg.entropy_weight * entropy(w)
                 opt.zero_grad(set_to_none=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -141,6 +141,7 @@ class FramePred(Detector):
         drop = (lambda step: 0.1 if cfg.lr_step and step >= cfg.lr_step else 1.0)  # noqa: E731
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, drop)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, drop)
+        g, d = trainer.parallel(self.generator), trainer.parallel(self.discriminator)
         for epoch in trainer.epochs(self, n_epochs, optimizer_g=opt_g, optimizer_d=opt_d, scheduler_g=sched_g,
                                     scheduler_d=sched_d):
             steps = min(per_epoch, cap - epoch * per_epoch)
@@ -152,30 +153,34 @@ class FramePred(Detector):
                     frames = batch.numpy()
                     warped = to_network(losses.farneback_warp(frames[:, -2], frames[:, -1]), self.device)
                 clip = to_network(batch, self.device)
-                trainer.log(**self.train_step(stack_time(clip[:, :-1]), clip[:, -1], warped, opt_g, opt_d))
+                trainer.log(**self.train_step(stack_time(clip[:, :-1]), clip[:, -1], warped, opt_g, opt_d, g, d))
                 sched_g.step()
                 sched_d.step()
 
     def train_step(self, x: torch.Tensor, target: torch.Tensor, warped: torch.Tensor | None,
-                   opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                   g: Callable[[torch.Tensor], torch.Tensor], d: Callable[[torch.Tensor], torch.Tensor]
+                   ) -> dict[str, torch.Tensor]:
         """One generator update, then one discriminator update on the same batch (docs/framepred.md §3).
 
-        The generator's adversarial term uses the discriminator as it stands (its parameters are
-        frozen for that pass, so no gradient is spent on them); the discriminator then learns from
-        the detached prediction. Returns the losses as tensors (not synced with the host).
+        ``g`` and ``d`` are what the two networks train through (:meth:`Trainer.parallel`). The
+        generator's adversarial term uses the discriminator as it stands: the network itself,
+        frozen for that pass, so no gradient is spent on it and, under torchrun, DDP does not wait
+        for one; the discriminator then learns from the detached prediction through ``d``.
+        Returns the losses as tensors (not synced with the host).
         """
         cfg = self.config
-        g, d = self.generator, self.discriminator
-        assert g is not None and d is not None
+        frozen = self.discriminator
+        assert frozen is not None
         pred = g(x)
         terms = {"int": losses.intensity_loss(pred, target), "gd": losses.gradient_loss(pred, target)}
         weights = {"int": cfg.lambda_int, "gd": cfg.lambda_gd, "op": cfg.lambda_op, "adv": cfg.lambda_adv}
         if warped is not None:
             terms["op"] = losses.warp_loss(pred, warped)
         if cfg.lambda_adv > 0:
-            d.requires_grad_(False)
-            terms["adv"] = losses.adversarial_loss(d(pred))
-            d.requires_grad_(True)
+            frozen.requires_grad_(False)
+            terms["adv"] = losses.adversarial_loss(frozen(pred))
+            frozen.requires_grad_(True)
         loss_g = sum(weights[k] * v for k, v in terms.items())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

@@ -13,14 +13,14 @@ video).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vadbench import (ClipSpec, ConfigError, DatasetError, Detector, Range, RunError, Trainer, TrainData, Video,
-                      VideoScores, minmax, seeded, stack_time, to_network)
+                      VideoScores, all_gather_cat, minmax, seeded, stack_time, to_network)
 
 from vadbench_mnad import memory as mem
 from vadbench_mnad.network import MNADNet
@@ -89,6 +89,10 @@ class MNADRConfig(MNADConfig):
 # Settings whose non-default value is a paper variant or another deviation from the official code.
 _VARIANTS = ("channel_order", "lr", "memory_reset", "update_norm", "mem_init", "compactness", "feature_distance",
              "point_score", "nomem_l2", "exact_prediction")
+
+# The network's pass over a batch: (input, memory) -> (frame, z, read), see MNAD._network.
+Pass = Callable[[torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor, mem.Read | None]"]
+
 
 @dataclass
 class Forward:
@@ -190,36 +194,55 @@ class MNAD(Detector):
         n_epochs = trainer.n_epochs(cfg.epochs)
         optimizer = make_optimizer(self.net.parameters(), cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_epochs, 1))
+        network = trainer.parallel(self.net, forward=self._network)
         for epoch in trainer.epochs(self, n_epochs, optimizer=optimizer, scheduler=scheduler):
             self.net.train()
             for batch in trainer.track(loader, f"epoch {epoch + 1}/{n_epochs}"):
-                trainer.log(**self.train_step(*self._split(self._frames(batch)), optimizer))
+                trainer.log(**self.train_step(*self._split(self._frames(batch)), optimizer, network))
             scheduler.step()
         self._test_memory = None
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *, update: bool = True) -> Forward:
+    def _network(self, x: torch.Tensor, memory: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, mem.Read | None]:
+        """Encoder, memory read and decoder: the network's pass over a batch (frame, z, read)."""
+        assert self.net is not None
+        z, skips = self.net.encoder(x)
+        frame, read = self._decode(z, skips, memory)
+        return frame, z, read
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, *, update: bool = True,
+                network: Pass | None = None) -> Forward:
         """One pass of network and memory over a batch, as the official module's forward (docs/mnad.md §3.5, §4.7).
 
         ``x`` is the network input (``[B, 12, H, W]`` for MNAD-P, ``[B, 3, H, W]`` for MNAD-R, BGR
         in [-1, 1]); ``memory`` defaults to the detector's items. The losses and the read use the
         items before this step; ``update=False`` returns them unchanged (the official test forward).
+        ``network`` is what the pass runs through (the trainer's :meth:`Trainer.parallel` of
+        :meth:`_network` while training).
+
+        Under torchrun ``x`` is this rank's slice of the global batch: the losses stay means over
+        its own queries (DDP averages them into the global batch's), while the items are updated
+        from the queries of the whole global batch, gathered in rank order, so every rank holds
+        the items one process would hold (docs/distributed.md).
         """
-        cfg, net = self.config, self.net
-        assert net is not None
+        cfg = self.config
         memory = self.memory if memory is None else memory
-        z, skips = net.encoder(x)
-        frame, read = self._decode(z, skips, memory)
+        frame, z, read = (network or self._network)(x, memory)
         if read is None or memory is None:
             return Forward(frame, z)
-        new = mem.update(read.queries, memory, read.scores, read.nearest, cfg.update_norm) if update else memory
+        new = memory
+        if update:
+            queries, scores, nearest = (all_gather_cat(t.detach()) for t in (read.queries, read.scores, read.nearest))
+            new = mem.update(queries, memory, scores, nearest, cfg.update_norm)
         return Forward(frame, z, read, mem.compactness(read, memory, cfg.compactness), mem.separateness(read, memory),
                        new)
 
-    def train_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer
-                   ) -> dict[str, torch.Tensor]:
-        """One official training iteration (docs/mnad.md §4.7); returns the losses (tensors, not synced)."""
+    def train_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   network: Pass | None = None) -> dict[str, torch.Tensor]:
+        """One official training iteration (docs/mnad.md §4.7) through ``network`` (see :meth:`forward`);
+        returns the losses (tensors, not synced)."""
         cfg = self.config
-        out = self.forward(x)
+        out = self.forward(x, network=network)
         pixel = F.mse_loss(out.frame, target)
         losses = {"pixel": pixel}
         loss = pixel
