@@ -175,15 +175,15 @@ def test_two_processes_train_as_one_and_only_rank_0_writes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stderr.count("frames evaluated") == 1  # one metrics table: rank 0 alone reports
 
+    # Measured: step 2's losses differ by up to 1e-4 relative, the memory by 6e-4 and the output layer
+    # by 9e-8; by 9 % (the compactness), 0.4 and 3e-6 when each rank updates the memory from its own
+    # queries, by 4 % (the loss), 0.2 and 7e-5 when the gradients are not averaged.
     ref, got = pd.read_csv(one / "train_log.csv"), pd.read_csv(two / "train_log.csv")
     losses = ["loss", "pixel", "compactness", "separateness"]
     assert list(got["epoch"]) == [1, 2]  # one step each: a per-step comparison
     assert got.loc[0, losses].to_numpy() == pytest.approx(ref.loc[0, losses].to_numpy(), rel=1e-5)
-    assert got.loc[1, losses].to_numpy() == pytest.approx(ref.loc[1, losses].to_numpy(), rel=1e-4)
+    assert got.loc[1, losses].to_numpy() == pytest.approx(ref.loc[1, losses].to_numpy(), rel=1e-3)
     a, b = torch.load(one / "model.pt", weights_only=True), torch.load(two / "model.pt", weights_only=True)
-    # Measured: these differ by 6e-4 and 9e-8; by 0.4 and 3e-6 when each rank updates the memory from
-    # its own queries, by 0.2 and 7e-5 when the gradients are not averaged (and step 2's loss by 2e-3
-    # and 4e-2 relative).
     torch.testing.assert_close(b["memory"], a["memory"], rtol=0, atol=5e-3)
     name = "decoder.moduleDeconv1.6.weight"  # the output layer: no BatchNorm after it, so no near-zero gradients
     torch.testing.assert_close(b["network"][name], a["network"][name], rtol=0, atol=5e-6)
