@@ -31,7 +31,7 @@ WAIT = timedelta(hours=2)
 
 
 def launched() -> bool:
-    """Started by torchrun (or srun) with more than one process."""
+    """Started by torchrun with more than one process (torchrun sets WORLD_SIZE; srun alone does not)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
