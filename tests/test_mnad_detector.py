@@ -299,6 +299,8 @@ def test_end_to_end_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert table.groupby("video").score.apply(lambda s: s.isna().sum()).tolist() == [4, 4]
     assert metrics["frames_evaluated"] == 2 * 26 and metrics["protocol"]["normalisation"] == "none"
     assert metrics["protocol"]["detector_normalisation"].startswith("per_video_minmax")
+    assert metrics["execution"] == {"float32_matmul_precision": "highest", "memory_format": "channels_last",
+                                    "scoring_graph": "eager", "scoring_graph_reason": "no CUDA graphs on cpu"}
 
 
 # -- the official scoring, on given streams ------------------------------------------------------

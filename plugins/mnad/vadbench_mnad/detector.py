@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vadbench import (ClipSpec, ConfigError, DatasetError, Detector, Range, RunError, Trainer, TrainData, Video,
-                      VideoScores, all_gather_cat, minmax, seeded, stack_time, to_network)
+                      VideoScores, all_gather_cat, autocast, graphed, minmax, seeded, stack_time, to_network)
 
 from vadbench_mnad import memory as mem
 from vadbench_mnad.network import MNADNet
@@ -58,6 +58,9 @@ class MNADConfig:
     point_score: Literal["code", "paper"] = "code"  # paper eq. 13: "paper"
     exact_prediction: Literal["no_update", "update"] = "no_update"  # ε = 0/0: NaN in the official code, so no update
     score_chunk: Annotated[int, Range(ge=1)] = 8  # test frames encoded together (speed and memory only)
+    memory_format: Literal["channels_last", "contiguous"] = "channels_last"  # layout while scoring (speed only)
+    scoring_graph: Literal["auto", "eager"] = "auto"  # auto: the per-frame test step replayed from a CUDA graph
+    amp: Literal["off", "bf16"] = "off"  # bf16 autocast of encoder and decoder (the memory stays float32)
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8 or self.height % 8 or self.width % 8:
@@ -88,7 +91,8 @@ class MNADRConfig(MNADConfig):
 
 # Settings whose non-default value is a paper variant or another deviation from the official code.
 _VARIANTS = ("channel_order", "lr", "memory_reset", "update_norm", "mem_init", "compactness", "feature_distance",
-             "point_score", "nomem_l2", "exact_prediction")
+             "point_score", "nomem_l2", "exact_prediction", "amp")
+_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 # The network's pass over a batch: (input, memory) -> (frame, z, read), see MNAD._network.
 Pass = Callable[[torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor, mem.Read | None]"]
@@ -120,6 +124,8 @@ class MNAD(Detector):
         self.memory: torch.Tensor | None = None  # the trained (or training) items, [M, C]
         self._test_memory: torch.Tensor | None = None  # carried across test videos; None = start from self.memory
         self._degenerate: list[str] = []  # "video: stream" whose per-video range was zero in this test pass
+        # the per-frame test step (a CUDA graph or _frame_step itself), its record, the config it was made for
+        self._step: tuple[Callable[..., tuple[torch.Tensor, torch.Tensor]], dict[str, str], str] | None = None
 
     # -- construction ---------------------------------------------------------------------------
     def build(self, seed: int) -> None:
@@ -138,6 +144,7 @@ class MNAD(Detector):
 
     def to(self, device: str) -> MNAD:
         super().to(device)
+        self._step = None  # a captured step holds the weights' old addresses
         if self.net is not None:
             self.net.to(device)
         if self.memory is not None:
@@ -165,16 +172,43 @@ class MNAD(Detector):
         x = to_network(frames, self.device)
         return x.flip(-3) if self.config.channel_order == "bgr" else x
 
+    def _layout(self, scoring: bool) -> None:
+        """The weights in ``memory_format`` while scoring, contiguous while training.
+
+        Channels-last convolutions are faster on a CPU and score the same to float rounding, but a
+        training trajectory amplifies rounding: two steps in channels-last drift from the
+        official modules' by 5e-5 in the loss and 5e-4 in the items, contiguous ones by 1e-7 (MNAD-P
+        at 32², benchmarks/official_mnad.py), so training keeps the official kernels' layout.
+        """
+        assert self.net is not None
+        fmt = _FORMATS[self.config.memory_format] if scoring else torch.contiguous_format
+        if not self.net.encoder.moduleConv1[0].weight.is_contiguous(memory_format=fmt):
+            self.net.to(memory_format=fmt)
+            self._step = None  # a captured step holds the weights' old addresses
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The encoder (under ``amp``): z in the input's precision for the memory, the skips as the
+        decoder takes them."""
+        assert self.net is not None
+        with autocast(self.device, self.config.amp):
+            z, skips = self.net.encoder(x)
+        return z.to(x.dtype), skips
+
     def _decode(self, z: torch.Tensor, skips: tuple[torch.Tensor, ...], memory: torch.Tensor | None
                 ) -> tuple[torch.Tensor, mem.Read | None]:
-        """The frame from features: through a memory read (``[q, r]``), or from z itself without memory."""
+        """The frame from features: through a memory read (``[q, r]``), or from z itself without memory.
+
+        The memory read runs in the features' precision (float32) whatever ``amp`` says: it is
+        MNAD's state, and small."""
         if memory is None:
             x, read = (F.normalize(z, dim=1) if self.config.nomem_l2 else z), None
         else:
             read = mem.read(z, memory)
             x = read.decoder_input
         assert self.net is not None
-        return self.net.decoder(x, skips if self.history else None), read
+        with autocast(self.device, self.config.amp):
+            frame = self.net.decoder(x, skips if self.history else None)
+        return frame.to(x.dtype), read
 
     def _split(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``[B, L, 3, H, W]`` clips -> network input (frames stacked on channels, oldest first) and target."""
@@ -205,8 +239,7 @@ class MNAD(Detector):
     def _network(self, x: torch.Tensor, memory: torch.Tensor | None
                  ) -> tuple[torch.Tensor, torch.Tensor, mem.Read | None]:
         """Encoder, memory read and decoder: the network's pass over a batch (frame, z, read)."""
-        assert self.net is not None
-        z, skips = self.net.encoder(x)
+        z, skips = self._encode(x)
         frame, read = self._decode(z, skips, memory)
         return frame, z, read
 
@@ -242,6 +275,7 @@ class MNAD(Detector):
         """One official training iteration (docs/mnad.md §4.7) through ``network`` (see :meth:`forward`);
         returns the losses (tensors, not synced)."""
         cfg = self.config
+        self._layout(scoring=False)
         out = self.forward(x, network=network)
         pixel = F.mse_loss(out.frame, target)
         losses = {"pixel": pixel}
@@ -295,41 +329,77 @@ class MNAD(Detector):
 
     @torch.inference_mode()
     def score_video(self, video: Video) -> VideoScores:
-        """Score one video (docs/mnad.md §6): the memory read, decoder and update run frame by frame."""
+        """Score one video (docs/mnad.md §6): the encoder batched over ``score_chunk`` frames, then
+        :meth:`_frame_step` frame by frame (replayed from a CUDA graph where one can be captured)."""
         self._check_video(video)
         cfg, k, net = self.config, self.history, self.net
         assert net is not None
         net.eval()
+        self._layout(scoring=True)
         n = max(len(video) - k, 0)  # scored frames: the targets k .. T-1
         memory = None
         if cfg.memory:
             memory = self._test_memory if cfg.memory_reset == "none" and self._test_memory is not None else self.memory
         stats = torch.zeros(n, 4, device=self.device)  # mse, feature distance, ε, updated
         frames = torch.from_numpy(video.frames)
+        step = None
         for start in range(0, n, cfg.score_chunk):
             stop = min(start + cfg.score_chunk, n)
             clip = self._frames(frames[start:stop + k])
             x = torch.cat([clip[i:i + stop - start] for i in range(k)], dim=1) if k else clip
             target01 = (clip[k:] + 1) / 2
-            z, skips = net.encoder(x)
+            z, skips = self._encode(x)
             if memory is None:  # no state: the whole chunk at once
                 frame, _ = self._decode(z, skips, None)
                 stats[start:stop, 0] = self._errors(frame, target01)[0]
                 continue
+            used = skips if k else ()  # MNAD-R's decoder takes no skips
             for j in range(stop - start):
-                frame, read = self._decode(z[j:j + 1], tuple(s[j:j + 1] for s in skips), memory)
-                assert read is not None
-                mse, eps = self._errors(frame, target01[j:j + 1])
-                row = stats[start + j]
-                row[0], row[1], row[2] = mse[0], mem.compactness(read, memory, cfg.feature_distance), eps[0]
-                if cfg.test_update:  # kept or dropped on the device: no host sync
-                    go = eps[0] < cfg.threshold
-                    row[3] = go
-                    memory = torch.where(go, mem.update(read.queries, memory, read.scores, read.nearest,
-                                                        cfg.update_norm), memory)
+                args = (memory, target01[j:j + 1], z[j:j + 1], *(s[j:j + 1] for s in used))
+                if step is None:
+                    step = self._scoring_step(args)
+                stats[start + j], memory = step(*args)
         if memory is not None and cfg.memory_reset == "none":
-            self._test_memory = memory
+            self._test_memory = memory.clone()  # a graph's output buffer is overwritten by its next replay
         return self._scores(video.name, len(video), stats.cpu().double().numpy())
+
+    def _frame_step(self, memory: torch.Tensor, target01: torch.Tensor, z: torch.Tensor, *skips: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One test frame after the encoder: memory read, decoder, errors and the test-time update
+        -> ``[mse, feature distance, ε, updated]`` and the items for the next frame.
+
+        Pure (it only reads its arguments), so a CUDA graph can replay it; the update is computed
+        every frame and kept or dropped on the device, so nothing waits for the host.
+        """
+        cfg = self.config
+        frame, read = self._decode(z, skips, memory)
+        assert read is not None
+        mse, eps = self._errors(frame, target01)
+        distance = mem.compactness(read, memory, cfg.feature_distance)
+        if cfg.test_update:
+            go = eps[0] < cfg.threshold
+            memory = torch.where(go, mem.update(read.queries, memory, read.scores, read.nearest, cfg.update_norm),
+                                 memory)
+        else:
+            go = torch.zeros_like(eps[0], dtype=torch.bool)
+        return torch.stack((mse[0], distance, eps[0], go.to(mse.dtype))), memory
+
+    def _scoring_step(self, example: tuple[torch.Tensor, ...]) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`_frame_step`, captured in a CUDA graph on the first frame scored (``scoring_graph=auto``
+        on CUDA), else itself; the choice, and why, goes to :meth:`execution`. A graph holds the
+        settings it was captured with, so a changed config captures it again."""
+        key = repr(self.config)
+        if self._step is None or self._step[2] != key:
+            self._step = (*graphed(self._frame_step, example, enabled=self.config.scoring_graph == "auto"), key)
+        return self._step[0]
+
+    def execution(self) -> dict[str, Any]:
+        """How the test pass computed: the per-frame step replayed from a CUDA graph or eager, the
+        weights' memory format; none of it changes a number beyond float noise."""
+        out: dict[str, Any] = {"memory_format": self.config.memory_format}
+        if self._step is not None:
+            out.update(self._step[1])
+        return out
 
     def _scores(self, video: str, n_frames: int, stats: np.ndarray) -> VideoScores:
         """The official fusion of the per-frame streams (:func:`fuse`), NaN for the k unscored first frames."""
