@@ -131,34 +131,39 @@ def test_ray_runs_the_same_jobs(tmp_path, local_sweep):
     assert table_rows(on_ray) == table_rows(local_sweep)[:1]
 
 
-def test_a_sweep_killed_midway_finishes_on_restart_with_nothing_run_twice(tmp_path, marked):
+def test_two_sweeps_never_run_one_job_and_a_killed_one_finishes_on_restart_with_nothing_run_twice(tmp_path, marked):
     plugin, env = marked
     marks, root = Path(env["MARKS"]), tmp_path / "sweep"
     args = ["sweep", "--detectors", "marked", "--seeds", "0-3", "--plugin", plugin, *TINY, "--out", root, "--jobs", "2"]
     hang = {"HANG": "marked-synthetic-s1:1,marked-synthetic-s2:1"}
-    sweep = subprocess.Popen([str(BIN), *map(str, args)], env={**os.environ, **env, **hang}, start_new_session=True,
+    first = subprocess.Popen([str(BIN), *map(str, args)], env={**os.environ, **env, **hang}, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not all((marks / f"marked-synthetic-s{s}.hung").exists() for s in (1, 2)):
-            assert sweep.poll() is None and time.monotonic() < deadline, sweep.stderr.read() if sweep.poll() else "slow"
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.poll() else "slow"
             time.sleep(0.05)
+        # s0 is finished, s1 and s2 are held (after their first epoch) by the first sweep: a second one on the
+        # same root leaves those two alone and runs what is left
+        second = vadbench(*args, env=env)
+        assert second.returncode == 1, second.stderr
+        assert lines(second)[-3] == f"sweep {root}: 4 jobs, 2 busy, 1 done, 1 skipped"
+        assert all(line.startswith(f"busy marked-synthetic-s{s}: another process holds")
+                   for s, line in zip((1, 2), lines(second)[-2:]))
     finally:
-        os.killpg(sweep.pid, signal.SIGKILL)  # the sweep and its workers, all at once
-        sweep.wait()
-    # s0 finished; s1 and s2 were killed after their first epoch; s3 never started
-    assert (root / "marked-synthetic-s0" / "metrics.json").exists()
+        os.killpg(first.pid, signal.SIGKILL)  # the first sweep and its workers, all at once
+        first.wait()
     assert all((root / f"marked-synthetic-s{s}" / "checkpoint.pt").exists() for s in (1, 2))
-    assert not (root / "marked-synthetic-s3").exists()
-    finished_at = (root / "marked-synthetic-s0" / "metrics.json").stat().st_mtime_ns
+    assert not any((root / f"marked-synthetic-s{s}" / "metrics.json").exists() for s in (1, 2))
+    finished_at = {s: (root / f"marked-synthetic-s{s}" / "metrics.json").stat().st_mtime_ns for s in (0, 3)}
 
     r = vadbench(*args, env=env)
     assert r.returncode == 0, r.stderr
-    assert lines(r)[-1] == f"sweep {root}: 4 jobs, 3 done, 1 skipped"
+    assert lines(r)[-1] == f"sweep {root}: 4 jobs, 2 done, 2 skipped"
     for seed in range(4):  # every epoch of every run trained exactly once
         assert (marks / f"marked-synthetic-s{seed}.epochs").read_text() == "0\n1\n", seed
         assert json.loads((root / f"marked-synthetic-s{seed}" / "metrics.json").read_text())["epochs_trained"] == 2
-    assert (root / "marked-synthetic-s0" / "metrics.json").stat().st_mtime_ns == finished_at
+    assert finished_at == {s: (root / f"marked-synthetic-s{s}" / "metrics.json").stat().st_mtime_ns for s in (0, 3)}
     log = (root / "logs" / "marked-synthetic-s1.log").read_text().splitlines()
     assert sum(line.startswith("== ") for line in log) == 2  # two attempts at s1, in one run directory
 

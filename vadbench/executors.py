@@ -154,17 +154,22 @@ class Board:
             outcome = self.outcomes.get(name)
             seconds = outcome.seconds if outcome else time.monotonic() - self.began[name] if name in self.began else 0
             note = (outcome.error or ("resumed" if outcome.resumed else "")) if outcome else ""
-            table.add_row(name, self.state(name), f"{seconds:.0f} s" if seconds else "", note,
+            table.add_row(name, self.state(name), _elapsed(seconds) if seconds else "", note,
                           style=style.get(self.state(name)))
         return table
 
     def summarise(self) -> None:
         """The last word: the counts, then each job not finished with its one-line reason."""
-        console.print(f"sweep {self.root}: {len(self.names)} jobs, {self.counts()}")
+        console.print(f"sweep {self.root}: {len(self.names)} jobs, {self.counts()}", highlight=False)
         for name in self.names:
             outcome = self.outcomes.get(name)
             if outcome is not None and outcome.state in ("failed", "busy"):
                 console.print(f"[red]{outcome.state}[/] {name}: {outcome.error}", highlight=False, soft_wrap=True)
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{seconds:.1f} s" if seconds < 60 else f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 # -- local processes ----------------------------------------------------------------------------
