@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from vadbench.executors import usable_cores
+
 BIN = Path(sys.executable).parent / "vadbench"
 TINY = ["--data-set", "train_videos=2", "--data-set", "test_videos=2", "--data-set", "frames=20"]
 COMMON = ["--seeds", "0,1", "--set", "height=16", "--set", "width=16", "--epochs", "1", *TINY]
@@ -114,6 +116,8 @@ def test_local_and_submitit_local_make_the_same_runs_and_table(tmp_path, local_s
         config = json.loads((local / run / "config.json").read_text())
         assert config["seed"] == int(run[-1]) and config["input"]["height"] == 16
         assert ("feature_dim" in config["config"]) == run.startswith("mnad-p")
+        threads = {root: json.loads((root / run / "env.json").read_text())["torch_threads"] for root in (local, submitted)}
+        assert threads == {local: max(1, usable_cores() // 2), submitted: 1}  # jobs x threads <= cores; 1 per task
     rows = table_rows(local)
     assert rows == table_rows(submitted)
     assert [(row["detector"], row["seed"], row["auc_micro_n"]) for row in rows] == [("framediff", "0,1", 2),
@@ -266,3 +270,18 @@ def test_bad_sweeps_are_refused_before_any_job(spec, message):
         expand(spec, "s.toml")
     assert message in str(error.value)
 
+
+
+def test_a_sweep_takes_every_run_option_but_those_it_decides():
+    """A job is a run, so an option `run` gains is a sweep's too (and a key of the sweep file)."""
+    import typer
+
+    from vadbench.cli import app
+
+    commands = typer.main.get_command(app).commands
+    names = {c: {o for p in commands[c].params for o in p.opts if o.startswith("--")} for c in ("run", "sweep")}
+    # a sweep names detectors and datasets (--detectors, --datasets), its seeds, and always resumes
+    decided = {"--detector", "--dataset", "--seed", "--resume", "--overwrite"}
+    assert names["run"] - decided <= names["sweep"] and not decided & names["sweep"]
+    assert {"--detectors", "--datasets", "--executor", "--jobs", "--partition", "--gpus", "--time", "--mem",
+            "--cpus-per-task", "--ablate"} <= names["sweep"] - names["run"]

@@ -236,7 +236,7 @@ def sweep(
     _load_plugins(options["plugin"])
     root = out or Path("runs") / "sweeps" / spec.stem  # type: ignore[union-attr]
     expanded = expand(merge(load(spec) if spec else {}, from_command_line(given)), str(spec or "sweep"),
-                      here=executor != "slurm")
+                      here=resources.here)
     todo = jobs_of(expanded, root, options["plugin"])
     claim(root, todo)
     try:

@@ -92,6 +92,11 @@ class Resources:
         return self
 
     @property
+    def here(self) -> bool:
+        """Whether the jobs run on this machine (so a CUDA device they ask for must be here too)."""
+        return self.executor in ("local", "submitit-local") or (self.executor == "ray" and not os.environ.get("RAY_ADDRESS"))
+
+    @property
     def threads(self) -> int:
         if self.executor == "local":
             return self.cpus_per_task or max(1, usable_cores() // (self.jobs or 1))
