@@ -14,7 +14,7 @@ from vadbench.data.cache import cache_path
 from vadbench.data.folder import Folder
 from vadbench.data.shanghaitech import ShanghaiTech
 from vadbench.data.synthetic import Synthetic
-from vadbench.data.ucsd import Ped2
+from vadbench.data.ucsd import Ped1, Ped2
 from vadbench.errors import ConfigError
 
 
@@ -56,11 +56,12 @@ def test_existing_cache_names_are_kept(tmp_path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda root: ShanghaiTech(root, scene="4"), "unknown setting 'scene' for ShanghaiTech.Options; valid: scenes"),
-    (lambda root: Avenue(root, label="mask"), "unknown setting 'label' for Avenue.Options; valid: labels"),
+    (lambda root: ShanghaiTech(root, scene="4"), "unknown setting 'scene' for ShanghaiTech.Options; valid: scenes, tracks"),
+    (lambda root: Avenue(root, label="mask"), "unknown setting 'label' for Avenue.Options; valid: labels, tracks"),
     (lambda root: Synthetic(videos=3),
      "unknown setting 'videos' for Synthetic.Options; valid: seed, train_videos, test_videos, frames"),
-    (lambda root: Ped2(root, labels="mask"), "unknown setting 'labels' for Ped2; valid: none (this dataset has no options)"),
+    (lambda root: Ped2(root, labels="mask"), "unknown setting 'labels' for Ped2.Options; valid: tracks"),
+    (lambda root: Ped1(root, labels="mask"), "unknown setting 'labels' for Ped1; valid: none (this dataset has no options)"),
     (lambda root: Avenue(root, labels="both"), "labels: 'both' is not one of interval, mask"),
     (lambda root: Synthetic(seed="abc"), "seed: expected int, got 'abc'"),
     (lambda root: Synthetic(test_videos="0"), "test_videos=0 is out of range: test_videos must be >= 1"),

@@ -182,5 +182,7 @@ def test_no_labels_is_an_error_listing_what_was_looked_for(tmp_path):
 
 
 def test_unknown_option_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown setting 'scenes' for Ped2; valid: none \(this dataset has no options\)"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'scenes' for Ped2.Options; valid: tracks"):
         Ped2(tmp_path, scenes="01")
+    with pytest.raises(ConfigError, match=r"unknown setting 'scenes' for Ped1; valid: none \(this dataset has no options\)"):
+        Ped1(tmp_path, scenes="01")

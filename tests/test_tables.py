@@ -506,3 +506,41 @@ def test_the_seed_grouping_refuses_nothing_silently_on_bad_layouts(tmp_path):
     fake_run(tmp_path, "a")
     with pytest.raises(ConfigError, match="unknown layout"):
         render([tmp_path], "grid")
+
+
+# -- pixel and region criteria ------------------------------------------------------------------------
+REGION_RECORD = {"alpha": 0.1, "beta": 0.1, "iou": "inclusive", "gt_source": "masks", "region_source": "maps",
+                 "region_rule": {"rule": "top_fraction", "top_fraction": 0.01, "threshold": 0.7, "score": "max"}}
+
+
+def test_pixel_and_region_columns_appear_when_a_run_has_them_and_are_blank_otherwise(tmp_path):
+    fake_run(tmp_path, "plain", detector="plain", auc=0.8)
+    fake_run(tmp_path, "located", detector="located", auc=0.7, pixel_auc_ucsd=0.6, rbdc=0.42, tbdc=0.855,
+             regions=REGION_RECORD)
+    text = render([tmp_path])
+    assert "| pixel AUC | RBDC | TBDC | region protocol |" in text and "| pixel AUROC |" not in text
+    protocol = "α=0.1, β=0.1, IoU inclusive, gt_source=masks, regions from maps (top 1 %, max score)"
+    assert f"| 60.0 | 42.0 | 85.5 | {protocol} |" in text
+    plain = next(line for line in text.splitlines() if line.startswith("| plain |"))
+    assert "| 80.0 | 75.0 | 20.0 | 81.0 | 80.0 |  |  |  |  | 100 |" in plain  # blank, never 0
+    assert "*RBDC*/*TBDC*: region- and track-based detection criteria" in text
+    table = csv_of([tmp_path]).set_index("method")
+    assert table.loc["located", "rbdc"] == pytest.approx(42.0) and table.loc["located", "region_protocol"] == protocol
+    assert pd.isna(table.loc["plain", "rbdc"]) and pd.isna(table.loc["plain", "pixel_auc_ucsd"])
+    latex = render([tmp_path], fmt="latex")
+    assert r"Region protocol of RBDC and TBDC (in \%): $\alpha$=0.1, $\beta$=0.1, IoU inclusive, gt\_source=masks" in latex
+    assert "& pixel AUC & RBDC & TBDC & frames" in latex
+    only_plain = render([tmp_path / "plain"])
+    assert "RBDC" not in only_plain and "pixel AUC" not in only_plain and "region protocol" not in only_plain
+
+
+def test_runs_of_different_region_protocols_are_never_averaged(tmp_path):
+    fake_run(tmp_path, "toy-s0", seed=0, rbdc=0.4, tbdc=0.8, regions=REGION_RECORD)
+    fake_run(tmp_path, "toy-s1", seed=1, rbdc=0.5, tbdc=0.9, regions={**REGION_RECORD, "gt_source": "track_file"})
+    fake_run(tmp_path, "toy-s2", seed=2, rbdc=0.6, tbdc=0.9, regions={**REGION_RECORD, "region_source": "detector"})
+    text = render([tmp_path])
+    assert "(n=" not in text and text.count("| toy | vadbench |") == 3
+    assert "gt_source=track_file, regions from maps" in text and "gt_source=masks, the detector's regions" in text
+    fake_run(tmp_path / "same", "toy-s0", seed=0, rbdc=0.4, tbdc=0.8, regions=REGION_RECORD)
+    fake_run(tmp_path / "same", "toy-s1", seed=1, rbdc=0.5, tbdc=0.9, regions=REGION_RECORD)
+    assert "45.0 ± 7.1 (n=2)" in render([tmp_path / "same"])

@@ -19,6 +19,7 @@ _EXPORTS = {
     # the detector contract and its value types
     "Detector": "detector", "NoConfig": "detector", "Range": "config",
     "InputSpec": "types", "ClipSpec": "types", "VideoScores": "types", "Video": "types", "TrainData": "types",
+    "Regions": "regions",
     # training services and tensor helpers (torch)
     "Trainer": "training", "seeded": "training", "to_network": "tensors", "stack_time": "tensors",
     # several processes under torchrun (each the identity in one process)

@@ -140,8 +140,9 @@ def run(
     compression: str = CompressionOpt,
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
     pixel: bool = typer.Option(False, "--pixel", help="Also compute pixel-level metrics (needs maps and masks)."),
-    regions: bool = typer.Option(False, "--regions", help="Also compute RBDC/TBDC from the maps against tracks "
-                                 "derived from the masks (needs maps and masks; docs/protocols.md §6)."),
+    regions: bool = typer.Option(False, "--regions", help="Also compute RBDC/TBDC of the detector's regions (or "
+                                 "of regions from its maps) against the published tracks of --data-set tracks=PATH, "
+                                 "else tracks derived from the masks; keeps regions.csv (docs/protocols.md §6)."),
     keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint",
                                          help="Keep the resume checkpoint of a finished run (model.pt suffices to score)."),
     plugin: Optional[List[Path]] = PluginOpt,
@@ -276,7 +277,8 @@ def metrics(
                                        "keeps the run's detector_normalisation; --protocol-set applies to all), "
                                        "with the spread (max − min) per metric."),
 ) -> None:
-    """Recompute metrics from a run's frames.csv under its own or any named protocol (no rerun)."""
+    """Recompute metrics from a run's frames.csv under its own or any named protocol (no rerun); RBDC/TBDC
+    from its regions.csv, when it has one, against the ground truth it recorded."""
     if all_protocols:
         if protocol is not None:
             raise ConfigError("--all-protocols evaluates every named protocol; leave out --protocol")
@@ -291,7 +293,22 @@ def metrics(
     own = RunDir(run_dir).protocol()
     overrides = parse_assignments(protocol_sets, "--protocol-set")
     proto = (own if protocol is None else own.as_named(protocol)).with_overrides(overrides)
-    _print_metrics({**metrics_from_frames(run_dir, proto), "protocol": proto.record()})
+    _print_metrics({**metrics_from_frames(run_dir, proto), **_region_criteria(run_dir), "protocol": proto.record()})
+
+
+def _region_criteria(run_dir: Path) -> dict[str, float]:
+    """``metrics``: RBDC/TBDC recomputed from the run's regions.csv (none without one); a ground truth
+    that cannot be had now (the dataset or the track files gone) is a note, not a failure."""
+    from vadbench.region_eval import has_regions, recompute
+
+    if not has_regions(run_dir):
+        return {}
+    try:
+        criteria = recompute(run_dir)
+    except VadbenchError as exc:
+        console.print(f"[yellow]note:[/] RBDC/TBDC not recomputed: {_one_line(str(exc))}")
+        return {}
+    return {"rbdc": criteria.rbdc, "tbdc": criteria.tbdc}
 
 
 @app.command()
@@ -455,8 +472,9 @@ def score_file(
 def plot(
     runs: List[Path] = typer.Argument(..., help="Finished run directories (several overlay on roc, pr, timeline)."),
     kind: str = typer.Option(..., "--kind", help="roc, pr (micro curves), timeline (score per video, ground truth "
-                             "shaded), maps (anomaly-map overlays; needs model.pt) or memory (MNAD items and "
-                             "queries; needs model.pt)."),
+                             "shaded), maps (anomaly-map overlays; needs model.pt), memory (MNAD items and "
+                             "queries; needs model.pt) or regions (RBDR/TBDR vs FPR with RBDC/TBDC, from the "
+                             "regions.csv of a run --regions run)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the figures (default: RUN/figures/ of the "
                                        "first run)."),
     videos: Optional[str] = typer.Option(None, "--videos", help="Comma-separated test videos, e.g. 01,02 "

@@ -5,6 +5,9 @@
 * ``timeline``: one video's anomaly-score curve per run, ground-truth anomalous spans shaded.
 * ``maps``: a detector's anomaly maps as heat overlays on the frames it scored highest.
 * ``memory``: MNAD's memory items and the queries of a few test frames in 2-D (the paper's Fig. 1).
+* ``regions``: RBDR and TBDR against false positives per frame over FPR ∈ [0, 1], RBDC and TBDC in
+  the legend, recomputed from a ``run --regions`` run's ``regions.csv`` and its ground truth
+  (:func:`vadbench.region_eval.recompute`: the recorded track files, or the cache's masks).
 
 Scores are always shown as evaluated: each run's ``frames.csv`` processed under the protocol the
 run recorded (:func:`vadbench.metrics.process_video`), so a curve's area is the number in the
@@ -36,11 +39,12 @@ if TYPE_CHECKING:
     from vadbench.data.cache import ClipCache
     from vadbench.detector import Detector
 
-KINDS = ("roc", "pr", "timeline", "maps", "memory")
+KINDS = ("roc", "pr", "timeline", "maps", "memory", "regions")
 FORMATS = ("png", "pdf")
 EMBEDDINGS = ("pca", "tsne")
 DPI = 100
-SIZES = {"roc": (5.0, 4.5), "pr": (5.0, 4.5), "timeline": (10.0, 3.5), "memory": (6.5, 5.5)}  # inches
+SIZES = {"roc": (5.0, 4.5), "pr": (5.0, 4.5), "timeline": (10.0, 3.5), "memory": (6.5, 5.5),
+         "regions": (10.0, 4.5)}  # inches
 MAP_PANEL = 3.0  # inches per frame of a maps figure, plus one for the colour bar
 MAX_TIMELINES = 16  # timeline figures made without --videos; the rest are named in a note
 MAP_FRAMES = 4  # frames in a maps figure
@@ -186,6 +190,13 @@ def plot(paths: Sequence[Path], kind: str, out: Path | None = None, videos: Sequ
     if kind in ("maps", "memory") and len(paths) > 1:
         raise ConfigError(f"--kind {kind} draws one run's model; got {len(paths)} runs, plot them one at a time")
     runs = read_runs(paths)
+    if kind == "regions":
+        from vadbench.region_eval import has_regions
+
+        for r in runs:
+            if not has_regions(r.run.path):
+                raise RunError(f"{r.run.path} has no region results (no regions.csv): rerun it with --regions and a "
+                               "detector that returns anomaly maps or regions")
     chosen = list(videos) if videos else None
     for name in chosen or []:
         for r in runs:
@@ -201,6 +212,8 @@ def plot(paths: Sequence[Path], kind: str, out: Path | None = None, videos: Sequ
 
     if kind in ("roc", "pr"):
         save(_curves_figure(runs, kind))
+    elif kind == "regions":
+        save(_regions_figure(runs))
     elif kind == "timeline":
         names = chosen or list(runs[0].videos)
         if chosen is None and len(names) > MAX_TIMELINES:
@@ -273,6 +286,32 @@ def _curves_figure(runs: Sequence[PlottedRun], kind: str) -> Figure:
     ax.set_title(_title(runs, "micro ROC" if kind == "roc" else "micro precision–recall"), fontsize=9)
     ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def _regions_figure(runs: Sequence[PlottedRun]) -> Figure:
+    """RBDR and TBDR against FPR (false positives per frame) over [0, 1], one curve per run: the
+    points whose trapezoidal area is RBDC and TBDC (:func:`vadbench.rbdc.curve_to_one`)."""
+    from vadbench.rbdc import curve_to_one
+    from vadbench.region_eval import recompute
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=SIZES["regions"], layout="constrained", sharey=True)
+    sources = set()
+    for r in runs:
+        criteria = recompute(r.run.path)
+        record = r.metrics.get("regions", {})
+        sources.add(f"gt_source={record.get('gt_source')}, α={record.get('alpha')}, β={record.get('beta')}, "
+                    f"IoU {record.get('iou')}")
+        for ax, rate, area, name in ((axes[0], criteria.rbdr, criteria.rbdc, "RBDC"),
+                                     (axes[1], criteria.tbdr, criteria.tbdc, "TBDC")):
+            x, y = curve_to_one(criteria.fpr, rate)
+            ax.plot(x, y, lw=1.8, label=f"{r.label}: {name} {100 * area:.1f} %")
+    for ax, what in zip(axes, ("region-based detection rate (RBDR)", "track-based detection rate (TBDR)")):
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positives per frame (FPR)", ylabel=what)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(_title(runs, "region and track detection rates, " + "; ".join(sorted(sources))), fontsize=9)
     return fig
 
 

@@ -77,21 +77,25 @@ def min_detected(n: np.ndarray, alpha: float) -> np.ndarray:
     return np.where((m - 1) / n >= alpha, m - 1, m).astype(np.int64)
 
 
-def area_to_one(fpr: np.ndarray, rate: np.ndarray) -> float:
-    """Trapezoidal area under rate(FPR) for FPR ∈ [0, 1], from (0, 0).
+def curve_to_one(fpr: np.ndarray, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points of rate(FPR) over FPR ∈ [0, 1] whose trapezoidal area is RBDC or TBDC.
 
-    Past FPR = 1 the curve is cut at 1 (linearly interpolated there); short of it, extended at
-    its last rate.
+    The curve starts at (0, 0); past FPR = 1 it is cut at 1 (linearly interpolated there);
+    short of it, extended at its last rate. ``vadbench plot --kind regions`` draws these points.
     """
-    x = np.concatenate([[0.0], fpr])
-    y = np.concatenate([[0.0], rate])
+    x = np.concatenate([[0.0], np.asarray(fpr, np.float64)])
+    y = np.concatenate([[0.0], np.asarray(rate, np.float64)])
     beyond = np.flatnonzero(x >= 1.0)
     if len(beyond):
         k = beyond[0]
         y_one = y[k - 1] + (y[k] - y[k - 1]) * (1.0 - x[k - 1]) / (x[k] - x[k - 1])
-        x, y = np.append(x[:k], 1.0), np.append(y[:k], y_one)
-    else:
-        x, y = np.append(x, 1.0), np.append(y, y[-1])
+        return np.append(x[:k], 1.0), np.append(y[:k], y_one)
+    return np.append(x, 1.0), np.append(y, y[-1])
+
+
+def area_to_one(fpr: np.ndarray, rate: np.ndarray) -> float:
+    """Trapezoidal area under rate(FPR) for FPR ∈ [0, 1], from (0, 0) (see :func:`curve_to_one`)."""
+    x, y = curve_to_one(fpr, rate)
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
 

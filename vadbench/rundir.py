@@ -11,6 +11,9 @@ A run directory holds::
     train_log.csv  one row per epoch: losses and seconds
     frames.csv     one row per test frame: video, frame, label, score (+ the detector's extras);
                    every metric can be recomputed from it (``vadbench metrics``)
+    regions.csv    with ``run --regions``: one row per scored region the run evaluated: video,
+                   frame (within the video), x0, y0, x1, y1 (inclusive, source pixels), score;
+                   RBDC/TBDC and their curves are recomputed from it (``vadbench plot --kind regions``)
     metrics.json   metrics, protocol record, provenance and timings; written last, so its
                    presence means the run is complete
     evals/         ``vadbench eval`` results, one folder each (the run's own files stay as they are)
@@ -35,6 +38,7 @@ CONFIG_KEYS = ("detector", "detector_source", "config", "dataset", "dataset_opti
                "device", "protocol")  # what eval and --resume read from config.json
 METRICS_KEYS = ("detector", "dataset", "input", "protocol", "auc_micro")  # what tables and --resume read
 IDENTITY = ("detector", "config", "dataset", "seed", "epochs")  # what a resumed run must share with the stored one
+REGION_COLUMNS = ("video", "frame", "x0", "y0", "x1", "y1", "score")  # regions.csv
 
 
 class RunDir:
@@ -58,6 +62,10 @@ class RunDir:
     @property
     def frames_file(self) -> Path:
         return self.path / "frames.csv"
+
+    @property
+    def regions_file(self) -> Path:
+        return self.path / "regions.csv"
 
     @property
     def model(self) -> Path:
@@ -131,6 +139,33 @@ class RunDir:
             raise RunError(f"{self.frames_file} lacks the column(s) {', '.join(missing)}")
         if not table["label"].isin([0, 1]).all() or not pd.api.types.is_numeric_dtype(table["score"]):
             raise RunError(f"{self.frames_file} has labels other than 0/1 or non-numeric scores; it is corrupt")
+        return table
+
+    def write_regions(self, table: Any) -> None:
+        """``regions.csv``; scores and boxes with 17 significant digits, so they read back exactly
+        and the recomputed RBDC/TBDC equal the run's own."""
+        missing = [c for c in REGION_COLUMNS if c not in table]
+        if missing:
+            raise RunError(f"region table for {self.regions_file} lacks the column(s) {', '.join(missing)}")
+        with atomic_open(self.regions_file) as f:
+            table[list(REGION_COLUMNS)].to_csv(f, index=False, float_format="%.17g")
+
+    def read_regions(self) -> Any:
+        """``regions.csv``, checked: its columns, integer frames >= 0, finite numbers, x0 <= x1, y0 <= y1."""
+        import numpy as np
+        import pandas as pd
+
+        table = self._read_csv(self.regions_file)
+        missing = [c for c in REGION_COLUMNS if c not in table]
+        if missing:
+            raise RunError(f"{self.regions_file} lacks the column(s) {', '.join(missing)}")
+        numbers = table[list(REGION_COLUMNS[1:])]
+        if len(table) and (not all(pd.api.types.is_numeric_dtype(numbers[c]) for c in numbers)
+                           or not np.isfinite(numbers.to_numpy(np.float64)).all()
+                           or (table["frame"] < 0).any() or (table["frame"] != table["frame"].round()).any()
+                           or (table["x1"] < table["x0"]).any() or (table["y1"] < table["y0"]).any()):
+            raise RunError(f"{self.regions_file} has a non-numeric or non-finite value, a negative or fractional frame "
+                           "or a box with x1 < x0 or y1 < y0; it is corrupt")
         return table
 
     def write_history(self, history: list[dict[str, float]]) -> None:

@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from vadbench.registry import build_detector, resolve_detector
 from vadbench.rundir import IDENTITY, RunDir
 from vadbench.store import atomic_torch_save
 from vadbench.training import Trainer, environment, load_detector_state, seed_everything
+
+if TYPE_CHECKING:
+    from vadbench.region_eval import GroundTruth
 
 
 @dataclass
@@ -137,8 +140,12 @@ def run(req: RunRequest) -> dict[str, Any]:
     if req.epochs is not None and req.epochs < 0:
         raise ConfigError(f"--epochs must be >= 0 (0 scores the untrained detector), got {req.epochs}")
     check_compression(req.compression)
+    if "tracks" in req.dataset_options and not req.regions:
+        raise ConfigError("--data-set tracks=PATH gives the ground truth of the region criteria; add --regions to "
+                          "compute them (without it the tracks are not used)")
     cls, card, preset = resolve_detector(req.detector)
-    adapter = make_adapter(req.dataset, req.root, **req.dataset_options)
+    adapter = make_adapter(req.dataset, req.root, **with_configured_tracks(req))
+    track_dir = adapter.tracks() if req.regions else None  # the folder is checked before any work
     profile = resolve_profile(req.profile, card, adapter, device)
     seed_everything(req.seed)  # before the detector exists: weights made in __init__ are seeded too
     detector = build_detector(cls, card, preset, profile, req.overrides)
@@ -173,6 +180,13 @@ def run(req: RunRequest) -> dict[str, Any]:
                       "compression": cache.compression},
             "device": device, "protocol": protocol.record(), "deviations": detector.deviations(),
         }
+        truth = None
+        if track_dir is not None:  # every track file is read and checked now, not after training
+            from vadbench.region_eval import source_size, tracks_from_files
+
+            truth = tracks_from_files(track_dir, [(name, int(n), source_size(cache, name)) for name, n in
+                                                  zip(cache.videos("test"), cache.lengths("test"))])
+            config["tracks"] = truth.record["tracks"]
         if lead:
             out.write_config(config)
             out.write_env(environment(device))
@@ -196,7 +210,8 @@ def run(req: RunRequest) -> dict[str, Any]:
         if not lead:
             distributed.barrier()  # rank 0 scores, evaluates and writes alone
             return out.read_metrics()
-        metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel, regions=req.regions)
+        metrics = score_and_evaluate(detector, cache, protocol, out, pixel=req.pixel, regions=req.regions,
+                                     truth=truth)
     metrics["timings"]["train_seconds"] = train_seconds
     metrics["epochs_trained"] = len(history)
     result = _provenance(metrics, {**config, "deviations": detector.deviations()})  # with what scoring met
@@ -222,12 +237,23 @@ def _provenance(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, An
 
 
 def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol, out: RunDir, *,
-                       pixel: bool = False, regions: bool = False) -> dict[str, Any]:
-    """Score every test video in sorted order, write ``frames.csv``, compute the metrics (with
-    ``pixel``/``regions``, also the pixel and region criteria of detectors that return maps)."""
+                       pixel: bool = False, regions: bool = False, truth: GroundTruth | None = None) -> dict[str, Any]:
+    """Score every test video in sorted order, write ``frames.csv``, compute the metrics.
+
+    With ``pixel``, also the pixel metrics of detectors that return maps; with ``regions``, RBDC
+    and TBDC (:mod:`vadbench.region_eval`) of the detector's own regions or of its maps, against
+    ``truth`` (published tracks, read before training) or tracks derived from the pixel masks,
+    and ``regions.csv`` beside ``frames.csv``.
+    """
+    from vadbench.region_eval import source_size
+
     detector.reset()
     names = cache.videos("test")
-    frames, pairs, raws, maps, masks = [], [], [], [], []
+    frames, pairs, raws = [], [], []
+    maps: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    given: dict[str, Any] = {}
+    lengths: dict[str, int] = {}
     scoring = 0.0
     total = int(cache.lengths("test").sum())
     with progress() as bar, torch.inference_mode():
@@ -237,7 +263,8 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
             t0 = time.perf_counter()
             result = detector.score_video(video)
             scoring += time.perf_counter() - t0
-            result.check(len(video), name)
+            result.check(len(video), name, source_size(cache, name) if result.regions is not None else None)
+            lengths[name] = len(video)
             table = pd.DataFrame({"video": name, "frame": np.arange(len(video)), "label": video.labels,
                                   "score": np.asarray(result.scores, dtype=np.float64)})
             if result.raw is not None:
@@ -247,38 +274,71 @@ def score_and_evaluate(detector: Detector, cache: ClipCache, protocol: Protocol,
                 table[key] = np.asarray(column)
             frames.append(table)
             pairs.append((table["score"].to_numpy(), video.labels))
-            if (pixel or regions) and result.maps is not None and video.has_masks:
-                maps.append(result.maps)
-                masks.append(video.masks())
+            given[name] = result.regions
+            if (pixel or regions) and result.maps is not None:
+                maps[name] = result.maps
+            if video.has_masks and (pixel or (regions and truth is None)):
+                masks[name] = video.masks()
             bar.update(task, advance=len(video), losses=name)
+    found = region_metrics(cache, names, lengths, given, maps, masks, truth) if regions else None
     out.write_frames(pd.concat(frames, ignore_index=True))
     metrics = evaluate(pairs, protocol, raws if len(raws) == len(pairs) else None)
-    if maps and pixel:
+    pixel_videos = [n for n in names if n in maps and n in masks]
+    if pixel and pixel_videos:
         from vadbench.pixel import pixel_metrics
 
-        metrics.update(pixel_metrics(maps, masks))
-    if maps and regions:
-        metrics.update(region_metrics(maps, masks))
+        metrics.update(pixel_metrics([maps[n] for n in pixel_videos], [masks[n] for n in pixel_videos]))
+    if found is not None:
+        from vadbench.region_eval import regions_table
+
+        metrics.update(found[0])
+        out.write_regions(regions_table(found[1]))
+    else:
+        out.regions_file.unlink(missing_ok=True)  # never a stale one beside new scores
     metrics["protocol"] = {**protocol.record(), **cache.protocol, "video_order": "sorted"}
     metrics["timings"] = {"score_seconds": round(scoring, 3), "score_fps": round(total / max(scoring, 1e-9), 2)}
     metrics["execution"] = {**numerics(detector.device), **detector.execution()}  # what the timings were made with
     return metrics
 
 
-def region_metrics(maps: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, Any]:
-    """RBDC and TBDC of maps against tracks derived from the pixel masks (``docs/protocols.md`` §6):
-    regions by the default :class:`~vadbench.regions.RegionRule` (recorded, with its threshold),
-    ground truth ``gt_source=masks`` (never confused with published track files)."""
-    from vadbench.rbdc import evaluate_videos
-    from vadbench.regions import RegionRule, maps_to_regions, run_threshold
-    from vadbench.tracks import tracks_from_masks
+def region_metrics(cache: ClipCache, names: list[str], lengths: dict[str, int], given: dict[str, Any],
+                   maps: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+                   truth: GroundTruth | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """RBDC and TBDC of a scored test set (``docs/protocols.md`` §6.7), with the regions evaluated.
 
-    rule = RegionRule()
-    threshold = run_threshold(maps, rule.top_fraction)
-    found = [maps_to_regions(m, k.shape[1:], threshold, rule) for m, k in zip(maps, masks)]
-    criteria = evaluate_videos(found, [tracks_from_masks(k) for k in masks], [len(k) for k in masks])
-    return {"rbdc": criteria.rbdc, "tbdc": criteria.tbdc,
-            "regions": {**criteria.record, "videos": len(masks), "region_rule": rule.record(threshold)}}
+    Ground truth: ``truth`` (the published track files) or tracks derived from the pixel masks of
+    the videos that have them (``gt_source=masks``, never confused with published tracks).
+    Regions: the detector's own, else its maps' under the default
+    :class:`~vadbench.regions.RegionRule` (recorded, with its threshold). A test set that gives no
+    ground truth, or a detector that gives neither regions nor maps, is said in a note and yields None.
+    """
+    from vadbench.region_eval import region_metrics as criteria_of
+    from vadbench.region_eval import source_size, tracks_of_masks
+
+    truth = truth if truth is not None else tracks_of_masks(masks) if masks else None
+    if truth is None:
+        console.print("[yellow]note:[/] --regions: no test video has pixel masks and no track files were given "
+                      "(--data-set tracks=PATH); no RBDC/TBDC")
+        return None
+    found = criteria_of(names, lengths, given, maps, truth, {n: source_size(cache, n) for n in truth.videos})
+    if found is None:
+        console.print("[yellow]note:[/] --regions: the detector returned neither regions nor anomaly maps; no RBDC/TBDC")
+    return found
+
+
+def with_configured_tracks(req: RunRequest) -> dict[str, Any]:
+    """The dataset options of ``req``, with the config file's ``[tracks]`` folder for the dataset when
+    ``--regions`` asks for region criteria and ``--data-set tracks=`` gives none (``docs/datasets.md``)."""
+    from vadbench.data.prepare import configured_tracks
+    from vadbench.registry import datasets
+
+    options = dict(req.dataset_options)
+    if req.regions and "tracks" not in options:
+        folder = configured_tracks(req.dataset)
+        fields = getattr(datasets.get(req.dataset), "Options", None)
+        if folder is not None and "tracks" in getattr(fields, "__dataclass_fields__", {}):
+            options["tracks"] = folder
+    return options
 
 
 def metrics_from_frames(run_dir: Path, protocol: Protocol) -> dict[str, Any]:

@@ -14,11 +14,15 @@ are one group exactly when their :func:`group_key` is equal: the detector and it
 resolved detector config (``config.json``), the profile, the dataset and its options, the input,
 the protocol record (its fields, canonicalised with :meth:`Protocol.from_record`, so an old and
 a new record of one protocol are equal; the derived ``name``/``base``/``changed`` entries are
-dropped, data-side entries such as ``gt_source`` kept), the epochs, the videos missing from a
-partial copy, what was evaluated (a run, or an evaluation of which checkpoint) and, for scores
+dropped, data-side entries such as ``gt_source`` kept), the region protocol of RBDC/TBDC where
+a run has them (:func:`region_protocol`), the epochs, the videos missing from a partial copy, what was evaluated (a run, or an evaluation of which checkpoint) and, for scores
 made elsewhere, their file. Anything else (device, timings, deviations reported while scoring)
 is not compared; a run whose config cannot be found is a group of its own, never averaged.
 ``--per-seed`` shows every run as its own row.
+
+**Pixel and region criteria.** Pixel AUC, pixel AUROC, RBDC and TBDC are columns only where some
+run of the table has them (a run without is a blank cell, never 0), with the region protocol (α,
+β, IoU, ``gt_source``, where the regions came from) beside them and in each section's caption.
 
 **Intervals** (``--ci``) are the 95 % video-bootstrap intervals each run records in
 ``metrics.json["ci"]`` (older runs have none: shown without). For a group, the seeds' intervals
@@ -53,6 +57,13 @@ from vadbench.rundir import RunDir, finished_runs
 
 METRICS = [("auc_micro", "micro AUC"), ("auc_macro", "macro AUC"), ("eer", "EER"), ("aupr", "AUPR"),
            ("auc_micro_raw", "raw micro AUC")]
+# Shown only where some run of the table has them (``--pixel``, ``--regions``); a run without is a blank cell.
+LOCALISATION = [("pixel_auc_ucsd", "pixel AUC"), ("pixel_auroc", "pixel AUROC"), ("rbdc", "RBDC"), ("tbdc", "TBDC")]
+LOCALISATION_NOTE = ("*pixel AUC*: the UCSD frame-detection-with-localisation protocol (an anomalous frame counts when "
+                     "40 % of its anomalous pixels are flagged); *pixel AUROC*: over all pixels; *RBDC*/*TBDC*: "
+                     "region- and track-based detection criteria, the areas under RBDR and TBDR for false positives "
+                     "per frame in [0, 1], under the region protocol named beside them (docs/protocols.md §5, §6). "
+                     "A blank cell: the run did not compute it.")
 LOWER_IS_BETTER = {"eer"}
 SIGNIFICANCE = 0.05  # DeLong p below which --mark-best bolds the best micro AUC
 LAYOUTS = ("leaderboard", "ablation")
@@ -90,6 +101,27 @@ def _protocol_key(record: dict[str, Any]) -> dict[str, Any]:
             **dataclasses.asdict(Protocol.from_record(record))}
 
 
+def region_protocol(run: dict[str, Any]) -> str | None:
+    """The region protocol of a run's RBDC/TBDC in one line (its ``metrics.json`` ``regions``
+    record), e.g. ``α=0.1, β=0.1, IoU inclusive, gt_source=masks, regions from maps (top 1 %)``;
+    None for a run without region criteria."""
+    record = run.get("regions")
+    if not isinstance(record, dict):
+        return None
+    parts = [f"α={record.get('alpha')}", f"β={record.get('beta')}", f"IoU {record.get('iou')}",
+             f"gt_source={record.get('gt_source')}"]
+    if record.get("region_source", "maps") == "detector":
+        parts.append("the detector's regions")
+    else:  # records written before region_source existed came from maps
+        rule = record.get("region_rule") or {}
+        if rule.get("rule") == "absolute":
+            how = f"map ≥ {rule.get('threshold'):g}"
+        else:
+            how = f"top {100 * float(rule.get('top_fraction', 0.01)):g} %"
+        parts.append(f"regions from maps ({how}, {rule.get('score', 'max')} score)")
+    return ", ".join(parts)
+
+
 def group_key(run: dict[str, Any]) -> str:
     """What must be equal for two runs to be averaged as seeds of one entry (see the module doc)."""
     config = run.get("run_config")
@@ -104,6 +136,9 @@ def group_key(run: dict[str, Any]) -> str:
         ("evaluation" if run.get("evaluation_of") else "run"),
         "external": external,
     }
+    regions = region_protocol(run)
+    if regions is not None:  # runs with region criteria of another protocol, or none, are never averaged
+        key["regions"] = regions
     if config is None and not external:
         key["unknown_config"] = run["run_dir"]  # nothing proves it equal to another run: a group of its own
     return json.dumps(key, sort_keys=True, default=str)
@@ -273,6 +308,24 @@ def _columns(base: list[Column], runs: list[dict[str, Any]]) -> list[Column]:
     return base
 
 
+def localisation(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The pixel and region metrics some run has (in :data:`LOCALISATION` order)."""
+    return [(k, n) for k, n in LOCALISATION if any(_pct(r.get(k)) is not None for r in runs)]
+
+
+def _localisation_columns(runs: list[dict[str, Any]]) -> list[Column]:
+    """Pixel AUC, RBDC and TBDC columns where some run has them, with the region protocol beside them."""
+    columns = [_metric_column(k, n) for k, n in localisation(runs)]
+    if any(region_protocol(r) for r in runs):
+        columns.append(Column("region_protocol", "region protocol", WEB | DATA))
+    return columns
+
+
+def _localisation_cells(entry: Entry, keys: list[tuple[str, str]], ci: bool) -> dict[str, Cell]:
+    return {**{k: metric(entry, k, ci) for k, _ in keys},
+            "region_protocol": Text(_joined(p for p in map(region_protocol, entry.runs) if p))}
+
+
 def leaderboard_table(runs: list[dict[str, Any]], opts: Options) -> Table:
     """One section per dataset: our entries, each detector's published numbers after its first."""
     columns = _columns([
@@ -280,9 +333,10 @@ def leaderboard_table(runs: list[dict[str, Any]], opts: Options) -> Table:
         Column("source", "source"), Column("protocol", "protocol", WEB | DATA),
         Column("input", "input", DISPLAY), *INPUT_DATA,
         Column("epochs", "epochs"), Column("seed", "seed"),
-        *[_metric_column(k, n) for k, n in METRICS],
+        *[_metric_column(k, n) for k, n in METRICS], *_localisation_columns(runs),
         Column("frames", "frames", numeric=True), Column("train_s", "train s", WEB | DATA, numeric=True),
         Column("score_fps", "score fps", WEB | DATA, numeric=True), Column("run", "run", WEB | DATA)], runs)
+    extra = localisation(runs)
     parts = []
     for dataset, group in _by_dataset(runs):
         rows, seen = [], set()
@@ -292,7 +346,7 @@ def leaderboard_table(runs: list[dict[str, Any]], opts: Options) -> Table:
                 "method": Text(_method(entry)), "detector": Text(r["detector"]), "label": Text(r.get("label") or ""),
                 "source": Text(_source(entry)), "protocol": Text(_joined(describe(x["protocol"]) for x in entry.runs)),
                 **_input_cells(entry, True), "epochs": _epochs(entry), "seed": _one_or_all(entry.seeds()),
-                **{k: metric(entry, k, opts.ci) for k, _ in METRICS},
+                **{k: metric(entry, k, opts.ci) for k, _ in METRICS}, **_localisation_cells(entry, extra, opts.ci),
                 "frames": _number(entry, lambda x: x.get("frames_evaluated"), 0),
                 "train_s": _number(entry, lambda x: x.get("timings", {}).get("train_seconds", 0), 0),
                 "score_fps": _number(entry, lambda x: x.get("timings", {}).get("score_fps", 0), 1),
@@ -306,9 +360,10 @@ def leaderboard_table(runs: list[dict[str, Any]], opts: Options) -> Table:
                     rows.append((None, Row({"method": Text(r["detector"]), "detector": Text(r["detector"]),
                                             "source": Text(f"reported: {source}"),
                                             "protocol": Text("as published (micro AUC)"),
-                                            **{k: Metric(numbers.get(k)) for k, _ in METRICS}}, reported=True)))
+                                            **{k: Metric(numbers.get(k)) for k, _ in METRICS + extra}},
+                                           reported=True)))
         parts.append(_section(dataset, group, rows, columns, opts))
-    return _table(columns, parts, [METRICS_NOTE], runs, opts)
+    return _table(columns, parts, [METRICS_NOTE] + ([LOCALISATION_NOTE] if extra else []), runs, opts)
 
 
 def ablation_table(runs: list[dict[str, Any]], opts: Options) -> Table:
@@ -317,7 +372,8 @@ def ablation_table(runs: list[dict[str, Any]], opts: Options) -> Table:
         Column("row", "row"), Column("detector", "detector"), Column("input", "input", DISPLAY), *INPUT_DATA,
         Column("epochs", "epochs"), Column("seed", "seed"), _metric_column("auc_micro", "micro AUC (ours)"),
         Column("reported", "reported", numeric=True), _metric_column("auc_macro", "macro AUC"),
-        _metric_column("eer", "EER"), Column("run", "run", WEB | DATA)], runs)
+        _metric_column("eer", "EER"), *_localisation_columns(runs), Column("run", "run", WEB | DATA)], runs)
+    extra = localisation(runs)
     parts = []
     for dataset, group in _by_dataset(runs):
         grids = {row.label: row for r in group for row in card_of(r["detector"]).ablations}
@@ -336,11 +392,11 @@ def ablation_table(runs: list[dict[str, Any]], opts: Options) -> Table:
                 "row": Text(str(r.get("label") or "")), "detector": Text(r["detector"]), **_input_cells(entry, False),
                 "epochs": _epochs(entry), "seed": _one_or_all(entry.seeds()),
                 **{k: metric(entry, k, opts.ci) for k in ("auc_micro", "auc_macro", "eer")},
-                "reported": Metric(reported), "run": _run_links(entry, opts.out), "figures": _figure_links(entry, opts.out)}
+                **_localisation_cells(entry, extra, opts.ci), "reported": Metric(reported), "run": _run_links(entry, opts.out), "figures": _figure_links(entry, opts.out)}
             rows.append((entry, Row(cells)))
         parts.append(_section(dataset, group, rows, columns, opts))
     note = "micro AUC in % under each run's protocol (see its metrics.json); *reported* is the paper's number."
-    return _table(columns, parts, [note], runs, opts)
+    return _table(columns, parts, [note] + ([LOCALISATION_NOTE] if extra else []), runs, opts)
 
 
 def _by_dataset(runs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -427,6 +483,10 @@ def _section(dataset: str, group: list[dict[str, Any]], rows: list[tuple[Entry |
     protocols = sorted({describe(r["protocol"]) for r in group})
     caption = (f"{dataset}{' (SYNTHETIC data)' if synthetic else ''}. Protocol{'s' if len(protocols) > 1 else ''}: "
                + "; ".join(protocols) + ". AUC, EER and AUPR in %; reported rows are the papers' numbers, not reruns.")
+    regions = sorted({p for p in map(region_protocol, group) if p})
+    if regions:
+        caption += (f" Region protocol{'s' if len(regions) > 1 else ''} of RBDC and TBDC (in %): "
+                    + "; ".join(regions) + ".")
     if opts.fmt == LATEX:
         caption += (" Bold: the best of our rows per column" +
                     (", but micro AUC only where it beats the runner-up significantly (DeLong p < 0.05 and a "

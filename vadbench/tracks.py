@@ -9,6 +9,8 @@ The published tracks are not redistributed: users download them and point vadben
   height`` with 1-based frames; ``"corners"``, Georgescu et al.'s ShanghaiTech rows ``track,
   frame, x_min, y_min, x_max, y_max``. Frame numbers and boxes are validated against the video's
   length and image size, and a bad row is one line naming the file and line.
+* :class:`TrackDir` is a folder of such files, one per test video (``--data-set tracks=PATH``):
+  it finds each video's file by the names its dataset accepts and reads it checked.
 * :func:`tracks_from_masks` derives tracks from pixel masks where no track file exists, and
   marks them ``gt_source="masks"`` so that they are never mistaken for the published tracks.
 """
@@ -157,6 +159,63 @@ def read_tracks(path: str | Path, *, layout: Layout, image_size: tuple[int, int]
     dup[np.setdiff1d(np.arange(len(key)), first_seen)] = True
     _fail_first(path, numbers, dup, "a second region for the same track and frame")
     return Tracks(frame, boxes, track, "track_file", {"file": str(path), "layout": layout, "first_frame": first})
+
+
+def _txt_names(video: str) -> tuple[str, ...]:
+    return (f"{video}.txt",)
+
+
+@dataclass(frozen=True)
+class TrackDir:
+    """A folder of published track files, one per test video, in one ``layout``.
+
+    ``names(video)`` gives the file names a video's file may have (default ``<video>.txt``);
+    exactly one of them must exist. Every test video of the datasets that publish tracks (Ped2,
+    Avenue, ShanghaiTech) holds an anomaly, so a video without a file is an error, never zero
+    tracks. Use :meth:`at` to make one: it checks the folder.
+    """
+
+    path: Path
+    layout: Layout
+    names: Callable[[str], Sequence[str]] = _txt_names
+    first_frame: int | None = None
+
+    @classmethod
+    def at(cls, path: str | Path, layout: Layout, names: Callable[[str], Sequence[str]] = _txt_names, *,
+           first_frame: int | None = None, what: str = "tracks") -> TrackDir:
+        """The track folder at ``path`` (``~`` expanded, made absolute); ``what`` names it in errors."""
+        folder = Path(path).expanduser().absolute()
+        if layout not in LAYOUTS:
+            raise DatasetError(f"{what}: unknown track layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+        if not folder.exists():
+            raise DatasetError(f"{what}: track directory {folder} not found")
+        if not folder.is_dir():
+            raise DatasetError(f"{what}: {folder} is not a directory; tracks=PATH names the folder that holds "
+                               "one track file per test video")
+        return cls(folder, layout, names, first_frame)
+
+    def file(self, video: str) -> Path:
+        """The track file of test video ``video``: the one of its accepted names that exists."""
+        candidates = list(dict.fromkeys(self.names(video)))
+        found = [self.path / name for name in candidates if (self.path / name).is_file()]
+        if len(found) > 1:
+            raise DatasetError(f"track files {found[0].name} and {found[1].name} in {self.path} both name test video "
+                               f"{video!r}; keep one")
+        if not found:
+            raise DatasetError(f"no track file for test video {video!r} in {self.path} (looked for "
+                               f"{' or '.join(candidates)}); every test video of this dataset holds an anomaly, so "
+                               "each needs its file")
+        return found[0]
+
+    def read(self, video: str, n_frames: int, image_size: tuple[int, int]) -> Tracks:
+        """Video ``video``'s tracks, checked against its length and (height, width)."""
+        return read_tracks(self.file(video), layout=self.layout, image_size=image_size, n_frames=n_frames,
+                           first_frame=self.first_frame)
+
+    def record(self) -> dict[str, Any]:
+        """What a result stores of the folder: enough to read the same files again."""
+        return {"dir": str(self.path), "layout": self.layout,
+                "first_frame": FIRST_FRAME[self.layout] if self.first_frame is None else self.first_frame}
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray, offset_a: int, offset_b: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The value types every layer shares: what a detector asks for, sees and returns.
 
-A leaf module (it imports only the error classes), so the detector contract, the cache, the
-trainer and the runner can all use these types without importing one another.
+Nearly a leaf module (it imports only the error classes and ``vadbench.regions``, itself a leaf,
+for :class:`~vadbench.regions.Regions`), so the detector contract, the cache, the trainer and the
+runner can all use these types without importing one another.
 ``Video`` and ``TrainData`` are protocols: the cache provides them, a detector relies on
 nothing else of the cache, and tests can hand a detector any object of the same shape.
 """
@@ -15,6 +16,7 @@ from typing import Any, Iterator, Literal, Protocol
 import numpy as np
 
 from vadbench.errors import EvaluationError
+from vadbench.regions import Regions
 
 Color = Literal["gray", "rgb"]
 
@@ -70,15 +72,22 @@ class VideoScores:
     components can be recombined later without rerunning it. ``raw``: optional float [T], a score
     free of test statistics, for detectors whose ``scores`` already use them (MNAD fuses per-video
     min-max normalised streams; its raw score is −PSNR); the leak-free metrics use it.
+    ``regions``: optional scored boxes the detector found itself (object detections, say), frames
+    numbered within the video (0..T−1) and boxes ``x0, y0, x1, y1`` in inclusive pixel
+    coordinates of the source frames (the mask resolution); ``run --regions`` evaluates them
+    instead of regions derived from ``maps`` (``docs/protocols.md`` §6.4).
     """
 
     scores: np.ndarray
     maps: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     raw: np.ndarray | None = None
+    regions: Regions | None = None
 
-    def check(self, n_frames: int, video: str) -> None:
-        """Raise a readable error if the arrays do not have one entry per frame."""
+    def check(self, n_frames: int, video: str, image_size: tuple[int, int] | None = None) -> None:
+        """Raise a readable error if the arrays do not have one entry per frame, or if a region
+        lies outside the video's frames or, when ``image_size`` (height, width of the source
+        frames) is known, outside the image."""
         if self.scores.shape != (n_frames,):
             raise EvaluationError(
                 f"detector returned scores of shape {self.scores.shape} for video {video!r} "
@@ -97,6 +106,28 @@ class VideoScores:
                     f"extra column {key!r} has shape {np.shape(column)} for video {video!r}; "
                     f"expected ({n_frames},)"
                 )
+        if self.regions is not None:
+            self._check_regions(n_frames, video, image_size)
+
+    def _check_regions(self, n_frames: int, video: str, image_size: tuple[int, int] | None) -> None:
+        regions = self.regions
+        if not isinstance(regions, Regions):
+            raise EvaluationError(f"detector returned regions of type {type(regions).__name__} for video {video!r}; "
+                                  "expected vadbench.Regions (frame, boxes, scores)")
+        late = np.flatnonzero(regions.frame >= n_frames)
+        if len(late):
+            raise EvaluationError(f"detector returned region {late[0]} of video {video!r} in frame "
+                                  f"{regions.frame[late[0]]}, beyond its {n_frames} frames (0..{n_frames - 1}); "
+                                  "region frames are numbered within the video")
+        if image_size is not None:
+            height, width = image_size
+            b = regions.boxes
+            out = np.flatnonzero((b < 0).any(axis=1) | (b[:, [0, 2]] > width - 1).any(axis=1)
+                                 | (b[:, [1, 3]] > height - 1).any(axis=1))
+            if len(out):
+                raise EvaluationError(f"detector returned region {out[0]} of video {video!r} with box "
+                                      f"{[float(v) for v in b[out[0]]]} outside its {width}×{height} source frames "
+                                      f"(x 0..{width - 1}, y 0..{height - 1}, inclusive corners)")
 
 
 

@@ -62,11 +62,21 @@ class Avenue(FileAdapter):
         mask_videos=tuple(f"{i:02d}" for i in range(1, 22)),
     )
 
+    track_layout = "centre"  # MERL's tracks, released with Street Scene
+    evaluation_options = ("tracks",)
+
     @dataclass
     class Options:
-        """``labels``: the frame-label version (None: ``interval`` when its file is present, else ``mask``)."""
+        """``labels``: the frame-label version (None: ``interval`` when its file is present, else ``mask``);
+        ``tracks``: a folder of MERL's per-video track files for RBDC/TBDC (read by ``run --regions``,
+        never cached; ``docs/datasets.md``)."""
 
         labels: Literal["interval", "mask"] | None = None
+        tracks: str | None = None
+
+    def track_names(self, video: str) -> tuple[str, ...]:
+        """``01.txt`` or ``1.txt`` (the masks' own numbering is not zero-padded)."""
+        return (f"{video}.txt", f"{int(video)}.txt") if video.isdigit() else (f"{video}.txt",)
 
     def find(self) -> Scan:
         root = self.root

@@ -7,7 +7,12 @@ file ``<user config dir>/vadbench/config.toml`` (``VADBENCH_CONFIG`` overrides i
     [roots]
     ped2 = "/data/vad/ped2"
 
-The cache directory is ``VADBENCH_CACHE`` or the per-user cache directory.
+The cache directory is ``VADBENCH_CACHE`` or the per-user cache directory. The same config file
+may name, per dataset, the folder of its published ground-truth tracks (read by ``run --regions``
+when ``--data-set tracks=PATH`` is not given)::
+
+    [tracks]
+    ped2 = "/data/vad/tracks/ped2"
 """
 
 from __future__ import annotations
@@ -37,6 +42,19 @@ def config_file() -> Path:
     return Path(os.environ.get("VADBENCH_CONFIG") or Path(platformdirs.user_config_dir("vadbench")) / "config.toml")
 
 
+def _configured(table: str, name: str) -> Path | None:
+    """The path the ``[table]`` table of the config file gives dataset ``name``, if any."""
+    path = config_file()
+    if path.is_file():
+        try:
+            entries = tomllib.loads(path.read_text()).get(table, {})
+        except tomllib.TOMLDecodeError as exc:
+            raise DatasetError(f"config file {path} is not valid TOML: {exc}") from None
+        if name in entries:
+            return Path(entries[name]).expanduser()
+    return None
+
+
 def resolve_root(name: str, root: str | Path | None) -> Path | None:
     """The dataset root from the option, the environment or the config file (in that order)."""
     if root is not None:
@@ -44,15 +62,13 @@ def resolve_root(name: str, root: str | Path | None) -> Path | None:
     env = os.environ.get(f"VADBENCH_{name.upper().replace('-', '_')}_ROOT")
     if env:
         return Path(env).expanduser()
-    path = config_file()
-    if path.is_file():
-        try:
-            roots = tomllib.loads(path.read_text()).get("roots", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise DatasetError(f"config file {path} is not valid TOML: {exc}") from None
-        if name in roots:
-            return Path(roots[name]).expanduser()
-    return None
+    return _configured("roots", name)
+
+
+def configured_tracks(name: str) -> str | None:
+    """The track folder the ``[tracks]`` table of the config file names for dataset ``name``, if any."""
+    folder = _configured("tracks", name)
+    return str(folder) if folder is not None else None
 
 
 def make_adapter(name: str, root: str | Path | None = None, **options: Any) -> DatasetAdapter:

@@ -72,11 +72,17 @@ class ShanghaiTech(FileAdapter):
         fully_anomalous={"frame_mask": ("04_0011",)},
     )
 
+    track_layout = "corners"  # Georgescu et al.'s tracks
+    evaluation_options = ("tracks",)
+
     @dataclass
     class Options:
-        """``scenes``: the scenes to use, e.g. ``01,04`` (None or ``all``: every scene, as papers report)."""
+        """``scenes``: the scenes to use, e.g. ``01,04`` (None or ``all``: every scene, as papers report);
+        ``tracks``: a folder of Georgescu et al.'s per-video track files (``01_0014.txt``, ...) for
+        RBDC/TBDC (read by ``run --regions``, never cached; ``docs/datasets.md``)."""
 
         scenes: tuple[str, ...] | None = None
+        tracks: str | None = None
 
         def __post_init__(self) -> None:
             self.scenes = parse_scenes(self.scenes)  # one spelling per selection ("4" is "04"), so one cache

@@ -24,6 +24,7 @@ import numpy as np
 
 from vadbench.config import apply_overrides
 from vadbench.errors import ConfigError
+from vadbench.tracks import TrackDir
 
 SPLITS = ("train", "test")
 
@@ -84,6 +85,9 @@ class DatasetAdapter(abc.ABC):
         """No options: the dataset is read one way."""
 
     needs_root: ClassVar[bool] = True
+    # Options read at evaluation time, not by the cache (e.g. ``tracks``, the folder of published
+    # ground-truth tracks): they are left out of :meth:`identity`, so they never name a cache.
+    evaluation_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: Path | None = None, **given: Any) -> None:
         self.root = Path(root) if root is not None else None
@@ -110,11 +114,12 @@ class DatasetAdapter(abc.ABC):
         They name the cache (``cache_path``), go into its fingerprint and its ``options``
         attribute. Defaults are left out so that a new option (or spelling out a default)
         keeps the existing caches; a tuple is written as the comma-separated text that
-        ``--data-set`` takes, so one selection has one spelling (``scenes=04``).
+        ``--data-set`` takes, so one selection has one spelling (``scenes=04``). The
+        :attr:`evaluation_options` are left out: they change no cached byte.
         """
         default = cls.Options()
         return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)
-                if getattr(settings, f.name) != getattr(default, f.name)}
+                if getattr(settings, f.name) != getattr(default, f.name) and f.name not in cls.evaluation_options}
 
     @abc.abstractmethod
     def listing(self, split: str) -> SplitListing:
@@ -141,6 +146,25 @@ class DatasetAdapter(abc.ABC):
     def protocol_fields(self) -> dict[str, Any]:
         """Protocol record entries that come from the data, e.g. ``gt_source``."""
         return {}
+
+    # -- published ground-truth tracks (RBDC/TBDC, ``docs/protocols.md`` §6.5) ----------------------
+    track_layout: ClassVar[str | None] = None  # the rows of the dataset's published track files, if any
+
+    def track_names(self, video: str) -> tuple[str, ...]:
+        """The file names the published track file of test video ``video`` may have in the folder."""
+        return (f"{video}.txt",)
+
+    def tracks(self) -> TrackDir | None:
+        """The folder of track files the ``tracks`` option names (checked), or None.
+
+        An adapter offers published tracks by declaring a ``tracks: str | None`` option, listing it
+        in :attr:`evaluation_options` and setting :attr:`track_layout`.
+        """
+        given = getattr(self.settings, "tracks", None)
+        if not given or self.track_layout is None:
+            return None
+        return TrackDir.at(given, self.track_layout, self.track_names,  # type: ignore[arg-type]
+                           what=f"{getattr(self, 'name', '') or type(self).__name__.lower()}: tracks")
 
     @classmethod
     def describe(cls) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import tarfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, Iterator
 
@@ -202,6 +203,22 @@ class Ped2(_UCSD):
     ped = 2
     mat_source = "ucsd_m"
     layouts = _layouts(2)
+    track_layout = "centre"  # MERL's tracks, released with Street Scene
+    evaluation_options = ("tracks",)
+
+    @dataclass
+    class Options:
+        """``tracks``: a folder of MERL's per-video track files for RBDC/TBDC (read by ``run --regions``,
+        never cached; ``docs/datasets.md``)."""
+
+        tracks: str | None = None
+
+    def track_names(self, video: str) -> tuple[str, ...]:
+        """``Test001.txt``, or the bare number: ``01.txt``, ``1.txt``."""
+        digits = video.removeprefix("Test")
+        if not digits.isdigit():
+            return (f"{video}.txt",)
+        return (f"{video}.txt", f"{int(digits):02d}.txt", f"{int(digits)}.txt")
     facts = Facts(
         train=SplitFacts.listed([f"Train{i:03d}" for i in range(1, 17)], _PED2_TRAIN),
         test=SplitFacts.listed([f"Test{i:03d}" for i in range(1, 13)], _PED2_TEST),
