@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from vadbench.console import console
 from vadbench.errors import ConfigError, one_line
@@ -74,13 +75,9 @@ class Resources:
                 users = [name for name, options in OPTIONS.items() if option in options]
                 raise ConfigError(f"--{option.replace('_', '-')} does not apply to --executor {self.executor} "
                                   f"(it is an option of {', '.join(users)})")
-        if self.executor == "local":
-            cores = usable_cores()
-            jobs = self.jobs or 1
-            threads = self.cpus_per_task or max(1, cores // jobs)
-            if jobs * threads > cores:
-                raise ConfigError(f"--jobs {jobs} × {threads} threads per job exceeds the {cores} CPU cores here "
-                                  "(jobs × threads must be ≤ cores)")
+        if self.executor == "local" and (self.jobs or 1) * self.threads > usable_cores():
+            raise ConfigError(f"--jobs {self.jobs or 1} × {self.threads} threads per job exceeds the {usable_cores()} "
+                              "CPU cores here (jobs × threads must be ≤ cores)")
         if self.executor == "slurm" and shutil.which("sbatch") is None:
             raise ConfigError("--executor slurm submits with SLURM's sbatch, which is not on PATH here; run the sweep "
                               "on a SLURM login node (or use --executor local)")
@@ -146,12 +143,14 @@ class Board:
     def state(self, name: str) -> str:
         return self.outcomes[name].state if name in self.outcomes else "running" if name in self.began else "queued"
 
-    def counts(self) -> str:
+    def headline(self) -> str:
+        """``sweep ROOT: 6 jobs, 1 running, 2 queued, 3 done``."""
         states = [self.state(name) for name in self.names]
-        return ", ".join(f"{states.count(s)} {s}" for s in self.ORDER if s in states)
+        counts = ", ".join(f"{states.count(s)} {s}" for s in self.ORDER if s in states)
+        return f"sweep {self.root}: {len(states)} job{'s' * (len(states) != 1)}, {counts}"
 
     def __rich__(self) -> Table:
-        table = Table(title=f"sweep {self.root}: {len(self.names)} jobs, {self.counts()}", title_justify="left")
+        table = Table(title=Text(self.headline()), title_justify="left")
         for column in ("job", "state", "elapsed", "note"):
             table.add_column(column, justify="right" if column == "elapsed" else "left", no_wrap=column != "note")
         style = {"running": "cyan", "done": "green", "failed": "red", "busy": "yellow", "skipped": "dim"}
@@ -159,17 +158,17 @@ class Board:
             outcome = self.outcomes.get(name)
             seconds = outcome.seconds if outcome else time.monotonic() - self.began[name] if name in self.began else 0
             note = (outcome.error or ("resumed" if outcome.resumed else "")) if outcome else ""
-            table.add_row(name, self.state(name), _elapsed(seconds) if seconds else "", note,
+            table.add_row(Text(name), self.state(name), _elapsed(seconds) if seconds else "", Text(note),
                           style=style.get(self.state(name)))
         return table
 
     def summarise(self) -> None:
         """The last word: the counts, then each job not finished with its one-line reason."""
-        console.print(f"sweep {self.root}: {len(self.names)} jobs, {self.counts()}", highlight=False)
+        console.print(self.headline(), highlight=False)
         for name in self.names:
             outcome = self.outcomes.get(name)
             if outcome is not None and outcome.state in ("failed", "busy"):
-                console.print(f"[red]{outcome.state}[/] {name}: {outcome.error}", highlight=False, soft_wrap=True)
+                console.print(Text.assemble((outcome.state, "red"), f" {name}: {outcome.error}"), soft_wrap=True)
 
 
 def _elapsed(seconds: float) -> str:

@@ -39,7 +39,7 @@ from vadbench._version import __version__
 from vadbench.config import apply_overrides, parse_assignments, parse_seeds, to_dict
 from vadbench.errors import ConfigError, RunError, VadbenchError
 from vadbench.jobs import Job
-from vadbench.store import read_json, write_json
+from vadbench.store import check_writable, read_json, write_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,13 +170,13 @@ def claim(root: Path, jobs: list[Job]) -> None:
     """Write ``ROOT/sweep.json`` (atomically), after checking that a sweep already recorded there is
     one this sweep continues: each of its jobs here, with the same request."""
     path = Path(root) / "sweep.json"
-    (Path(root) / ".locks").mkdir(parents=True, exist_ok=True)
+    check_writable(Path(root) / ".locks")
     with FileLock(Path(root) / ".locks" / "sweep.json.lock"):
         if path.exists():
             stored = read_json(path, ("format", "jobs"))
             try:
-                old = {job["name"]: job["request"] for job in stored["jobs"]}
-            except (TypeError, KeyError):
+                old = {job["name"]: dict(job["request"]) for job in stored["jobs"]}
+            except (TypeError, KeyError, ValueError):
                 raise RunError(f"{path} is not the record of a sweep (its jobs lack a name or request)") from None
             new = {job.name: job.request for job in jobs}
             dropped = [name for name in old if name not in new]
