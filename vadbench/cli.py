@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     typer runs in non-standalone mode so that vadbench, not click, decides what a failure
     prints: a :class:`VadbenchError` or a usage error (unknown option, missing argument, a
     value of the wrong type) is one red line and exit code 2; ``typer.Exit`` codes (e.g. a
-    failed ``datasets verify``) are returned by typer in this mode and passed on here.
+    failed ``datasets verify``, or 130 for Ctrl-C) are returned by typer in this mode and passed on here.
     """
     try:
         code = app(args=argv, prog_name="vadbench", standalone_mode=False)
@@ -560,10 +560,12 @@ def main(argv: list[str] | None = None) -> None:
         _error(_one_line(exc.format_message()) + _usage_hint(exc), getattr(exc, "exit_code", 2) or 2)
     except typer.Abort:
         _error("aborted", 1)
-    except KeyboardInterrupt:
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code in non-standalone mode
         console.print("[yellow]interrupted[/]: finished epochs are checkpointed; continue with --resume")
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130  # 128 + SIGINT, the shell's code for a command stopped by Ctrl-C
 
 
 def _error(message: str, code: int) -> None:
