@@ -213,15 +213,15 @@ def _local(jobs: list[Job], resources: Resources) -> Iterator[Event]:
 
 def _fresh_processes() -> Any:
     """Workers that share nothing with the sweep's process, started cheaply: a fork server that has
-    imported what every job imports (the runner with torch, and ``torch._dynamo``, which a run's first
-    optimiser imports) forks each one, so a job starts at once instead of spending seconds of CPU on
-    imports; ``spawn`` where there is no fork server. Each worker's threads are set by its job."""
+    imported what every job imports (the runner, with torch) forks each one, so a job starts at once
+    instead of spending seconds of CPU on imports; ``spawn`` where there is no fork server. Each
+    worker's threads are set by its job."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["vadbench.runner", "torch._dynamo"])
+    context.set_forkserver_preload(["vadbench.runner"])
     return context
 
 
@@ -308,7 +308,8 @@ def _ray(jobs: list[Job], resources: Resources) -> Iterator[Event]:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
         news = Queue()
-        task = ray.remote(run_job).options(num_cpus=resources.threads, num_gpus=resources.gpus or 0)
+        task = ray.remote(run_job).options(num_cpus=resources.threads, num_gpus=resources.gpus or 0,
+                                           max_retries=0)  # a job that dies fails, as on every executor
         pending = {task.remote(job, news.put): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
