@@ -17,8 +17,8 @@ executor, a Ray task. :func:`run_job` is all a worker calls, and it calls the ru
   before torch does any work, so jobs × threads stays within the cores the executor planned;
 * **errors** are data: a job that fails returns its one-line error, and the sweep goes on.
 
-This module imports neither torch nor the runner at import time: a spawned worker unpickles a
-job before it sets its thread count.
+This module imports neither torch nor the runner at import time: a worker started afresh (spawned
+where there is no fork server, a submitit task) unpickles a job before the job sets its threads.
 """
 
 from __future__ import annotations
