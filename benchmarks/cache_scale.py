@@ -44,13 +44,14 @@ SIZE = 256
 
 
 def fabricate_video(path: Path, n: int, seed: int) -> None:
-    """An MJPG ``.avi`` of ``n`` camera-like frames at 480×856: a fixed textured background,
-    a few blobs crossing it, and sensor noise that changes every frame."""
+    """An MJPG ``.avi`` of ``n`` camera-like frames at 480×856: a smooth coloured background with a
+    fixed fine texture, a few blobs crossing it, and brightness noise that changes every frame."""
     rng = np.random.default_rng(seed)
     background = cv2.GaussianBlur(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), (0, 0), 20)
-    background = cv2.normalize(background, None, 40, 210, cv2.NORM_MINMAX)
-    background = cv2.add(background, rng.integers(0, 12, (HEIGHT, WIDTH, 3), dtype=np.uint8))  # fixed texture
-    noise = [rng.integers(0, 5, (HEIGHT, WIDTH, 3), dtype=np.uint8) for _ in range(8)]
+    background = cv2.normalize(background, None, 40, 200, cv2.NORM_MINMAX)
+    texture = cv2.GaussianBlur(rng.integers(0, 10, (HEIGHT, WIDTH), dtype=np.uint8), (0, 0), 0.8)
+    background = cv2.add(background, cv2.merge([texture] * 3))  # pavement, foliage: fixed per video
+    noise = [cv2.merge([rng.integers(0, 3, (HEIGHT, WIDTH), dtype=np.uint8)] * 3) for _ in range(8)]
     blobs = [(rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT), rng.uniform(-4, 4), rng.uniform(-2, 2),
               tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(6)]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (WIDTH, HEIGHT))

@@ -3,19 +3,25 @@
 A leaf module (the CLI lists the names without importing h5py or torch). Each name is one fixed
 setting, never a family with a level to pass, so that the name alone is the identity the cache
 records: two caches of one name hold byte-identical chunks. Every codec is lossless; the frames
-read back are the same whatever the name, only the size on disk and the read and build speeds
-differ (measured on Ped2 in ``benchmarks/README.md``, summarised in ``docs/datasets.md`` §6):
+read back are the same whatever the name, only the size on disk and the speeds of building and
+reading differ. Measured on Ped2 at 256² RGB (``benchmarks/README.md``, ratios to ``none``):
 
 * ``none`` (the default): raw uint8 chunks. The fastest to build and to read, and readable by
-  any HDF5 tool without a plugin; Ped2 at 256² RGB is under 1 GB, so only the largest datasets
-  (ShanghaiTech's training split: 54 GB) need anything else.
-* ``lzf``: built into h5py; fast to write, but slower to read than the Blosc codecs and larger.
-* ``gzip``: DEFLATE level 1 (higher levels shrink Ped2 by under 4 % more at twice the build time).
-* ``blosc-lz4``, ``blosc-lz4hc``, ``blosc-zstd``: Blosc (through ``hdf5plugin``) with LZ4 at
-  level 9, LZ4HC at level 5, Zstandard at level 3; no shuffle (it does nothing to 1-byte data).
-  LZ4HC takes longer to compress but decompresses almost as fast as a raw read; Zstandard is
-  the smallest and the slowest to read.
+  any HDF5 tool without a plugin. Ped2's cache is 0.9 GB, Avenue's about 6 GB: only ShanghaiTech
+  (54 GB for its training split) makes the size matter.
+* ``blosc-lz4hc``: Blosc's LZ4HC at level 5, the one to use where the disk is short (ShanghaiTech):
+  0.38 of the size, read at 0.8 of the speed; compressing costs 3.5 times the CPU of an
+  uncompressed build, once.
+* ``blosc-lz4``: Blosc's LZ4 at level 9: 0.52 of the size at the CPU of an uncompressed build,
+  read at 0.55-0.65 of the speed.
+* ``blosc-zstd``: Blosc's Zstandard at level 3: the smallest (0.29), read at 0.36-0.48.
+* ``lzf`` (built into h5py) and ``gzip`` (DEFLATE level 1, in every HDF5 build): for files that
+  other tools must read without ``hdf5plugin``; each is larger or slower to read than a Blosc codec.
 
+The Blosc codecs (through ``hdf5plugin``) run without shuffle, which does nothing to 1-byte data.
+Their levels come from a one-off comparison on Ped2's training frames: LZ4 at 9 was both smaller
+and faster to read than at 5; LZ4HC at 9 and Zstandard at 5 took 2.5 times as long to write as at
+5 and 3 for files about 6 % smaller.
 The Fletcher-32 checksum stays on under every codec: HDF5 runs it after compression when writing
 and first when reading, so a damaged compressed chunk fails its checksum before it is decoded.
 """
