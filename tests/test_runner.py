@@ -88,6 +88,8 @@ def test_eval_keeps_the_training_record_and_overwrites_nothing(tmp_path, tiny_re
     assert again["evaluation_of"] == str(out) and again["protocol"]["name"] == "raw"
     assert again["epochs_trained"] == trained["epochs_trained"] == 3
     assert again["timings"]["train_seconds"] == trained["timings"]["train_seconds"] > 0
+    assert again["timings"]["train_cpu_seconds"] == trained["timings"]["train_cpu_seconds"] > 0
+    assert trained["timings"]["score_cpu_seconds"] > 0
     with pytest.raises(RunError, match="holds an evaluation already"):
         evaluate_checkpoint(out, protocol_name="raw")
     evaluate_checkpoint(out, protocol_name="raw", overwrite=True)
