@@ -23,12 +23,14 @@ def configure(device: str) -> None:
     by default): TF32 keeps 10 mantissa bits, so "cuda" would silently be a reduced-precision run
     next to a CPU or a pre-Ampere GPU (the official code ran on a TITAN Xp). Reduced precision is
     the explicit ``amp=bf16`` switch instead, which a run records as a deviation. cuDNN picks its
-    algorithms by heuristics (``benchmark`` off), so two runs on one machine compute alike.
+    algorithms by heuristics (``benchmark`` off) among deterministic ones, so two runs with one seed
+    on one machine train alike, as on a CPU.
     """
     torch.set_float32_matmul_precision("highest")
     if device.startswith("cuda"):
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
 
 
 def numerics(device: str) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def numerics(device: str) -> dict[str, Any]:
     record: dict[str, Any] = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
     if device.startswith("cuda"):
         record.update(cudnn_tf32=torch.backends.cudnn.allow_tf32, cudnn_benchmark=torch.backends.cudnn.benchmark,
-                      cudnn=torch.backends.cudnn.version())
+                      cudnn_deterministic=torch.backends.cudnn.deterministic, cudnn=torch.backends.cudnn.version())
     return record
 
 
