@@ -346,7 +346,7 @@ ProgressFn = Callable[[str, str, int], None]  # (split, video, frames) after eac
 def _libc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(None).malloc_trim  # glibc; absent from musl, macOS and Windows
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
 
 
@@ -356,10 +356,11 @@ _MALLOC_TRIM = _libc_trim()
 def _release_freed_memory() -> None:
     """Hand the C heap's freed pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
 
-    Compressing a chunk (Blosc through HDF5's filter pipeline) allocates and shrinks buffers of
-    varying sizes, and glibc's heap keeps the freed memory without reusing it: the resident memory
-    of a blosc-lz4hc build grew by about 5 KiB a frame (426 MiB more at 63,600 frames, measured
-    by ``benchmarks/cache_scale.py``) until this ran after each video; now it stays flat."""
+    Compressing chunks (Blosc through HDF5's filter pipeline) allocates and frees buffers of
+    varying sizes per chunk, and glibc's heap keeps the freed memory fragmented instead of reusing
+    it: the peak resident memory of a blosc-lz4hc build grew by about 5 KiB a frame (426 MiB more
+    at 63,600 frames, ``benchmarks/cache_scale.py``). Run after every block written (a few
+    milliseconds, about 2 % of a build), it keeps the peak flat (``benchmarks/README.md``)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
@@ -393,11 +394,11 @@ def _write_split(file: h5py.File, sink: _Sink, split: str, videos: list[SourceVi
                     if block is not None:
                         with sink.guard():
                             writer.add(block)
+                        _release_freed_memory()
                         advance(writer, stream)
                         continue
                     with sink.guard():
                         n = writer.finish()
-                    _release_freed_memory()
                     if on_video:
                         on_video(split, writer.video.name, n)
                     start_next()
