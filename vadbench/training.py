@@ -162,7 +162,7 @@ class Trainer:
                 if key not in state["train"]:
                     raise RunError(f"checkpoint {self.checkpoint} has no {key!r} state to resume from")
                 restore(obj, state["train"][key], self.checkpoint)
-            torch.set_rng_state(state["rng"]["torch"])
+            torch.set_rng_state(state["rng"]["torch"].cpu())  # the CPU generator's state, wherever it was loaded to
             self.history = [dict(row) for row in state.get("history", [])]
             start = int(state["epoch"]) + 1
         overall = self.progress.add_task("epochs", total=n_epochs, completed=start, losses="") if self.progress else None
