@@ -16,8 +16,21 @@ $(BIN)/vadbench: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 
 setup: $(BIN)/vadbench
 
+# The demo: MNAD-P trained on the synthetic scene at its `cpu` profile, and the trivial framediff as the
+# yardstick (README "The synthetic dataset"). --resume: a second `make run` reports the finished runs.
+# Passive OpenMP waits: on a shared machine two spinning threads collapse (benchmarks/README.md).
+DEMO = runs/synthetic/mnad-p-cpu-s0
+YARDSTICK = runs/synthetic/framediff-s0
+
 run: setup
-	$(BIN)/vadbench run mnad-p --resume  # a second `make run` reports the finished run instead of failing
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/vadbench run mnad-p --resume --out $(DEMO)
+	$(BIN)/vadbench run framediff --resume --out $(YARDSTICK)
+	@echo; echo "The run directory: $(DEMO) (framediff's: $(YARDSTICK))"; echo
+	@$(BIN)/vadbench table $(DEMO) $(YARDSTICK) --ci
+	@echo "Next:"
+	@echo "  $(BIN)/vadbench table runs/synthetic --ci                           # every run so far, in one table"
+	@echo "  $(BIN)/vadbench plot $(DEMO) $(YARDSTICK) --kind roc   # figures: roc, pr, timeline, maps, memory"
+	@echo "  $(BIN)/vadbench run mnad-p --dataset ped2 --root /data/ped2         # a real dataset: docs/datasets.md"
 
 test: setup
 	$(BIN)/python -m pytest -q
