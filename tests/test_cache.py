@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -340,3 +341,11 @@ def test_compression_from_the_command_line_names_the_cache_and_the_run_records_i
     assert_one_line_error(refused, "--compression must be one of none, lzf, gzip, blosc-lz4, blosc-lz4hc, "
                                    "blosc-zstd; got 'zip'")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_compressed_build_that_would_not_fit_uncompressed_is_started_with_a_note(isolated_cache, capsys):
+    with pytest.raises(DatasetError, match="video '00' has no frames"):  # it started: the listing's video is read
+        build_cache(_HugeClaims(), "huge", SPEC, isolated_cache, compression="blosc-zstd")
+    note = " ".join(capsys.readouterr().err.split())
+    assert re.search(r"note: uncompressed, the cache would need about [\d.]+ TiB, and .* has [\d.]+ [KMGT]?i?B "
+                     r"free; building it with blosc-zstd, whose size is known only once written", note), note

@@ -4,17 +4,19 @@ A leaf module (the CLI lists the names without importing h5py or torch). Each na
 setting, never a family with a level to pass, so that the name alone is the identity the cache
 records: two caches of one name hold byte-identical chunks. Every codec is lossless; the frames
 read back are the same whatever the name, only the size on disk and the speeds of building and
-reading differ. Measured on Ped2 at 256² RGB (``benchmarks/README.md``, ratios to ``none``):
+reading differ. Measured on Ped2 at 256² RGB and on fabricated camera-like frames of ShanghaiTech's
+size (``benchmarks/README.md``; ratios to ``none``):
 
 * ``none`` (the default): raw uint8 chunks. The fastest to build and to read, and readable by
   any HDF5 tool without a plugin. Ped2's cache is 0.9 GB, Avenue's about 6 GB: only ShanghaiTech
   (54 GB for its training split) makes the size matter.
-* ``blosc-lz4hc``: Blosc's LZ4HC at level 5, the one to use where the disk is short (ShanghaiTech):
-  0.38 of the size, read at 0.8 of the speed; compressing costs 3.5 times the CPU of an
-  uncompressed build, once.
-* ``blosc-lz4``: Blosc's LZ4 at level 9: 0.52 of the size at the CPU of an uncompressed build,
-  read at 0.55-0.65 of the speed.
-* ``blosc-zstd``: Blosc's Zstandard at level 3: the smallest (0.29), read at 0.36-0.48.
+* ``blosc-zstd``: Blosc's Zstandard at level 3, the one to use where the disk is short: the
+  smallest both on Ped2 (0.29 of the size) and on noisy camera-like frames (0.8, where the LZ
+  codecs save almost nothing), read at 0.36-0.48 of the speed, still above the JPEG loader's.
+* ``blosc-lz4hc``: Blosc's LZ4HC at level 5: 0.38 of the size on Ped2, read at 0.8 of the speed,
+  but little gain on noisy frames; compressing costs 3.5 times the CPU of an uncompressed build.
+* ``blosc-lz4``: Blosc's LZ4 at level 9: 0.52 of the size on Ped2 at the CPU of an uncompressed
+  build, read at 0.55-0.65 of the speed.
 * ``lzf`` (built into h5py) and ``gzip`` (DEFLATE level 1, in every HDF5 build): for files that
   other tools must read without ``hdf5plugin``; each is larger or slower to read than a Blosc codec.
 
@@ -22,6 +24,7 @@ The Blosc codecs (through ``hdf5plugin``) run without shuffle, which does nothin
 Their levels come from a one-off comparison on Ped2's training frames: LZ4 at 9 was both smaller
 and faster to read than at 5; LZ4HC at 9 and Zstandard at 5 took 2.5 times as long to write as at
 5 and 3 for files about 6 % smaller.
+
 The Fletcher-32 checksum stays on under every codec: HDF5 runs it after compression when writing
 and first when reading, so a damaged compressed chunk fails its checksum before it is decoded.
 """
