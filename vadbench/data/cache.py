@@ -360,7 +360,7 @@ def _release_freed_memory() -> None:
     varying sizes per chunk, and glibc's heap keeps the freed memory fragmented instead of reusing
     it: the peak resident memory of a blosc-lz4hc build grew by about 5 KiB a frame (426 MiB more
     at 63,600 frames, ``benchmarks/cache_scale.py``). Run after every block written (a few
-    milliseconds, about 2 % of a build), it keeps the peak flat (``benchmarks/README.md``)."""
+    milliseconds, 1-2 % of a build), it keeps the peak flat (``benchmarks/README.md``)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
