@@ -33,8 +33,8 @@ def test_default_run_on_synthetic_is_labelled_and_recomputable(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
     assert m["dataset"] == "synthetic" and m["protocol"]["synthetic"] is True
-    # the trivial detector does not solve the scene (issue: "hard enough")
-    assert 0.5 < m["auc_micro"] < 0.97, m["auc_micro"]
+    # motion energy does not find the scene's anomalies, which add no moving pixels (docs/datasets.md)
+    assert 0.2 < m["auc_micro"] <= 0.80, m["auc_micro"]
     frames = pd.read_csv(out / "frames.csv")
     assert len(frames) == 8 * 150 and frames["score"].isna().sum() == 8  # first frame of each video
     r = vadbench("metrics", out, "--protocol", "raw")
