@@ -266,8 +266,13 @@ class Synthetic(DatasetAdapter):
 
     @dataclass
     class Options:
-        """The generated set: its seed, its numbers of videos and the frames of each video."""
+        """The generated set: the scene's design, its seed, its numbers of videos and the frames of
+        each video. ``scene`` is the design's version: a redesign changes the videos the same
+        options make, so it gets a new number, and caches and runs of another design are never
+        taken for this one (2: walkers, trees and flicker; 1, before versions were recorded:
+        cyclists, runners and thrown objects). Only the current design can be generated."""
 
+        scene: Literal[2] = 2
         seed: int = 0
         train_videos: Annotated[int, Range(ge=1)] = 12
         test_videos: Annotated[int, Range(ge=1)] = 8
