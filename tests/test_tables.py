@@ -369,14 +369,15 @@ def test_mark_best_compares_seed_groups_through_their_lowest_common_seed(tmp_pat
 
 
 def _frames_run(root: Path, name: str, scores: np.ndarray, labels: np.ndarray, videos: np.ndarray,
-                detector: str) -> Path:
-    """A run with a real frames.csv and the metrics evaluate() gives it under the raw protocol."""
+                detector: str, **fields: object) -> Path:
+    """A run with a real frames.csv and the metrics evaluate() gives it under the raw protocol
+    (``fields``: :func:`fake_run`'s, e.g. ``seed`` and ``label``)."""
     from vadbench.metrics import evaluate
 
     protocol = get_protocol("raw")
     pairs = [(scores[videos == v], labels[videos == v]) for v in np.unique(videos)]
     m = evaluate(pairs, protocol)
-    path = fake_run(root, name, detector=detector, auc=m["auc_micro"])
+    path = fake_run(root, name, detector=detector, auc=m["auc_micro"], **fields)
     frame = np.concatenate([np.arange((videos == v).sum()) for v in np.unique(videos)])
     RunDir(path).write_frames(pd.DataFrame({"video": [f"{v:02d}" for v in videos], "frame": frame, "label": labels,
                                             "score": scores}))

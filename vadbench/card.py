@@ -36,12 +36,22 @@ class Reported:
 class AblationRow:
     """One row of an ablation grid: config overrides of the method (or another registered
     ``detector``, e.g. a variant without memory) and the paper's micro AUC per dataset (%).
-    A row that names a ``detector`` and no number takes that detector's published one."""
+    A row that names a ``detector`` and no number takes that detector's published one.
+
+    ``reference`` marks the row that is the method itself, unchanged (MNAD's "7 full model"):
+    ``vadbench table --layout ablation`` compares every other row of the grid with it, seed by
+    seed. It is marked, not inferred from empty settings and no detector, because a grid may hold
+    several such rows (rows that share the full model's training and differ only in how a run is
+    scored or named) and only the card knows which one the paper compares against; a grid has at
+    most one (:class:`MethodCard` refuses more), and one without a reference row gets no
+    comparison columns.
+    """
 
     label: str
     settings: Settings = field(default_factory=dict)
     detector: str | None = None
     reported: Mapping[str, float] = field(default_factory=dict)
+    reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,12 @@ class MethodCard:
     protocol: Settings = field(default_factory=dict)
     ablations: tuple[AblationRow, ...] = ()
     reported: Reported | None = None
+
+    def __post_init__(self) -> None:
+        marked = [row.label for row in self.ablations if row.reference]
+        if len(marked) > 1:  # which row would the others be compared with?
+            raise ValueError(f"the ablation grid of {self.name} marks {len(marked)} reference rows "
+                             f"({', '.join(marked)}); mark one")
 
     def reported_auc(self, dataset: str) -> float | None:
         return self.reported.auc(dataset) if self.reported else None

@@ -199,7 +199,7 @@ _TEX = str.maketrans({
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"$<$", ">": r"$>$",
     "×": r"$\times$", "σ": r"$\sigma$", "±": r"$\pm$", "≥": r"$\geq$", "–": "--", "⚠": "(!)", "*": r"$^*$",
-    "α": r"$\alpha$", "β": r"$\beta$",
+    "α": r"$\alpha$", "β": r"$\beta$", "Δ": r"$\Delta$",
 })
 
 

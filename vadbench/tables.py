@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from vadbench.card import AblationRow
 from vadbench.errors import ConfigError, RunError, VadbenchError
 from vadbench.protocols import Protocol, describe
 from vadbench.registry import card_of
@@ -367,22 +368,27 @@ def leaderboard_table(runs: list[dict[str, Any]], opts: Options) -> Table:
 
 
 def ablation_table(runs: list[dict[str, Any]], opts: Options) -> Table:
-    """An ablation grid laid out like a paper's table: one row per grid row, ours beside the paper's."""
+    """An ablation grid laid out like a paper's table: one row per grid row, ours beside the paper's,
+    and, where the grid has a reference row, each row's difference from it (:func:`versus_reference`)."""
+    sections = [(dataset, group, _grid_rows(group)) for dataset, group in _by_dataset(runs)]
+    compared = any(row.reference for _, _, grids in sections for _, row in grids.values())
     columns = _columns([
         Column("row", "row"), Column("detector", "detector"), Column("input", "input", DISPLAY), *INPUT_DATA,
         Column("epochs", "epochs"), Column("seed", "seed"), _metric_column("auc_micro", "micro AUC (ours)"),
         Column("reported", "reported", numeric=True), _metric_column("auc_macro", "macro AUC"),
-        _metric_column("eer", "EER"), *_localisation_columns(runs), Column("run", "run", WEB | DATA)], runs)
+        _metric_column("eer", "EER"), *_localisation_columns(runs), *(REFERENCE_COLUMNS if compared else []),
+        Column("run", "run", WEB | DATA)], runs)
     extra = localisation(runs)
+    loaded: dict[str, Any] = {}  # run_dir -> its EvaluatedRun (or why it cannot be read): each run read once
     parts = []
-    for dataset, group in _by_dataset(runs):
-        grids = {row.label: row for r in group for row in card_of(r["detector"]).ablations}
-        order = list(grids)
+    for dataset, group, grids in sections:
+        order = list(dict.fromkeys(row.label for _, row in grids.values()))
+        found = sorted(entries(group, opts.per_seed), key=lambda e: (
+            order.index(e.first["label"]) if e.first.get("label") in order else len(order), e.first["run_dir"]))
+        placed = [(entry, _grid_row(grids, entry)) for entry in found]
         rows = []
-        for entry in sorted(entries(group, opts.per_seed), key=lambda e: (
-                order.index(e.first["label"]) if e.first.get("label") in order else len(order), e.first["run_dir"])):
+        for entry, (owner, row) in placed:
             r = entry.first
-            row = grids.get(r.get("label"))
             reported = None
             if row is not None:
                 reported = row.reported.get(dataset)
@@ -393,10 +399,172 @@ def ablation_table(runs: list[dict[str, Any]], opts: Options) -> Table:
                 "epochs": _epochs(entry), "seed": _one_or_all(entry.seeds()),
                 **{k: metric(entry, k, opts.ci) for k in ("auc_micro", "auc_macro", "eer")},
                 **_localisation_cells(entry, extra, opts.ci), "reported": Metric(reported), "run": _run_links(entry, opts.out), "figures": _figure_links(entry, opts.out)}
+            if compared and row is not None:
+                cells.update(_versus_cells(entry, owner, row, placed, loaded))
             rows.append((entry, Row(cells)))
         parts.append(_section(dataset, group, rows, columns, opts))
     note = "micro AUC in % under each run's protocol (see its metrics.json); *reported* is the paper's number."
-    return _table(columns, parts, [note] + ([LOCALISATION_NOTE] if extra else []), runs, opts)
+    notes = [note] + ([reference_note()] if compared else []) + ([LOCALISATION_NOTE] if extra else [])
+    return _table(columns, parts, notes, runs, opts)
+
+
+# -- ablation rows against the grid's reference row ---------------------------------------------------
+REFERENCE_COLUMNS = [
+    Column("delta", "Δ vs reference", DISPLAY, metric=True), Column("delong_p", "DeLong p", DISPLAY),
+    Column("verdict", "vs reference", DISPLAY),
+    Column("vs_reference", "vs reference", DATA),
+    Column("delta_auc_micro", "Δ micro AUC vs reference", DATA, metric=True),
+    Column("paired_seeds", "paired seeds", DATA), Column("delong_p_values", "DeLong p", DATA),
+    Column("pairs_lower", "pairs lower", DATA, numeric=True),
+    Column("pairs_significant", "pairs significant", DATA, numeric=True)]
+
+
+def reference_note() -> str:
+    """The rule of the comparison columns, for the notes below an ablation table (the interval's settings
+    read from :mod:`vadbench.metrics` only here: a table without a reference row never imports it)."""
+    from vadbench.metrics import CI_LEVEL, CI_RESAMPLES, CI_SEED
+
+    return ("*Δ vs reference*: the row's micro AUC minus that of its grid's reference row (the method unchanged, "
+            "e.g. MNAD's \"7 full model\"), in points, paired by seed: each run of the row against the reference's "
+            "run of the same seed, on the same test frames (the checks of `vadbench compare`); mean ± std over the "
+            "pairs, with n, the number of pairs. A seed that only one of the two rows has is not paired (the verdict "
+            "names it). *DeLong p*: the two-sided p of DeLong's test of each pair, in seed order. *vs reference*: in "
+            "how many paired seeds the row is lower or higher, and in how many the difference is significant by the "
+            "rule of `vadbench compare`: DeLong's p < 0.05 **and** a paired video-bootstrap "
+            f"{100 * CI_LEVEL:g} % interval of ΔAUC ({CI_RESAMPLES} resamples, seed {CI_SEED}) that excludes 0 "
+            "(DeLong alone takes frames as independent; *DeLong alone* gives its count where it differs). The verdict "
+            "begins *significant* when every pair is significant in one direction, *not significant* when none is, "
+            "*mixed* otherwise. Recompute a pair with `vadbench compare ROW_SEED_RUN REFERENCE_SEED_RUN`. CSV and "
+            "JSON carry numbers: *vs_reference* (the reference row's label; *reference* on that row), "
+            "*delta_auc_micro*, *paired_seeds*, *delong_p_values* (in the order of *paired_seeds*), *pairs_lower* "
+            "and *pairs_significant*.")
+
+
+GridRows = dict[tuple[str, str], tuple[str, AblationRow]]
+
+
+def _grid_rows(group: list[dict[str, Any]]) -> GridRows:
+    """The ablation rows of the cards of the detectors in ``group``, keyed by (the detector that runs
+    the row, its label), each with its grid's owner: one method's rows never pass for another's
+    (MNAD-P and MNAD-R share their labels; MNAD-P's row 1 runs ``mnad-p-nomem``)."""
+    found: GridRows = {}
+    for detector in sorted({r["detector"] for r in group}):
+        for row in card_of(detector).ablations:
+            found.setdefault((row.detector or detector, row.label), (detector, row))
+    return found
+
+
+def _grid_row(grids: GridRows, entry: Entry) -> tuple[str | None, AblationRow | None]:
+    """The grid row of ``entry``: the one its detector runs under its label, else the first of that label."""
+    label = entry.first.get("label")
+    exact = grids.get((entry.first["detector"], label))  # type: ignore[arg-type]
+    if exact is not None:
+        return exact
+    return next(((owner, row) for (_, lab), (owner, row) in grids.items() if lab == label), (None, None))
+
+
+@dataclass
+class Versus:
+    """A grid row's runs against the reference row's runs of the same seeds.
+
+    ``pairs`` are ``(seed, compare_evaluated result)`` with the row's run as A (Δ = row − reference),
+    in seed order; ``unpaired`` says, per seed of either row that was not compared, why not."""
+
+    pairs: list[tuple[int, dict[str, Any]]]
+    unpaired: dict[int, str]
+
+
+def versus_reference(entry: Entry, reference: list[dict[str, Any]], row_seeds: set[int],
+                     loaded: dict[str, Any]) -> Versus:
+    """Compare each run of ``entry`` with the ``reference`` run of its seed (:func:`~vadbench.stats.compare_evaluated`,
+    so the frames are checked as ``vadbench compare`` checks them). ``row_seeds`` are the seeds of every run
+    of the entry's grid row (with ``--per-seed``, more than the entry's): a reference seed outside them is
+    named as unpaired. ``loaded`` caches each run's evaluated frames by directory, so a reference run is
+    read once for all the rows it is compared with."""
+    from vadbench import stats
+
+    def load(run: dict[str, Any]) -> Any:
+        key = run["run_dir"]
+        if key not in loaded:
+            try:
+                loaded[key] = stats.EvaluatedRun.load(Path(key))
+            except VadbenchError as exc:
+                loaded[key] = exc
+        return loaded[key]
+
+    by_seed: dict[int, list[dict[str, Any]]] = {}
+    for run in reference:
+        by_seed.setdefault(run["seed"], []).append(run)
+    pairs, unpaired = [], {}
+    for run in entry.runs:
+        seed, refs = run["seed"], by_seed.get(run["seed"], [])
+        if len(refs) != 1:
+            unpaired[seed] = "no reference run" if not refs else f"{len(refs)} reference runs"
+            continue
+        a, b = load(run), load(refs[0])
+        failed = next((x for x in (a, b) if isinstance(x, VadbenchError)), None)
+        if failed is None:
+            try:
+                pairs.append((seed, stats.compare_evaluated(a, b)))
+            except VadbenchError as exc:
+                failed = exc
+        if failed is not None:
+            unpaired[seed] = f"not comparable ({failed})"
+    for seed in sorted(set(by_seed) - row_seeds):
+        unpaired[seed] = "only the reference has it"
+    return Versus(pairs, unpaired)
+
+
+def verdict(versus: Versus) -> str:
+    """The plain statement of a row against its reference (the rule is in :func:`reference_note`), e.g.
+    ``significant: lower in 3/3 seeds, significant in 3/3``."""
+    results = [r for _, r in versus.pairs]
+    n = len(results)
+    unpaired = "; ".join(f"seed {s}: {why}" for s, why in sorted(versus.unpaired.items()))
+    if not n:
+        return f"not compared ({unpaired})" if unpaired else "not compared"
+    lower, higher = sum(r["delta"] < 0 for r in results), sum(r["delta"] > 0 for r in results)
+    significant = [r for r in results if r["significant"]]
+    directions = {r["delta"] > 0 for r in significant}
+    lead = ("significant" if len(significant) == n and len(directions) == 1 else
+            "not significant" if not significant else "mixed")
+    moves = [f"{word} in {k}/{n}" for word, k in (("lower", lower), ("higher", higher), ("equal", n - lower - higher))
+             if k]
+    delong_alone = sum(r["p"] < SIGNIFICANCE for r in results)
+    text = f"{lead}: {', '.join(moves)} seed{'s' if n > 1 else ''}, significant in {len(significant)}/{n}"
+    if delong_alone != len(significant):
+        text += f" (DeLong alone: {delong_alone}/{n})"
+    return text + (f"; n={n} pair{'s' if n > 1 else ''}, {unpaired}" if unpaired else "")
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}"
+
+
+def _versus_cells(entry: Entry, owner: str | None, row: AblationRow, placed: list[tuple[Entry, tuple[Any, Any]]],
+                  loaded: dict[str, Any]) -> dict[str, Cell]:
+    """The comparison cells of one entry: ``reference`` on the reference row, its Δ, p values and verdict on
+    the other rows of a grid that has one, nothing on the rows of a grid that has none."""
+    if row.reference:
+        return {"delta": Text("reference"), "delong_p": Text("reference"), "verdict": Text("reference"),
+                "vs_reference": Text("reference")}
+    reference = [(e, r) for e, (o, r) in placed if o == owner and r is not None and r.reference]
+    if not reference:
+        return {}
+    row_seeds = {run["seed"] for e, (o, r) in placed if o == owner and r is row for run in e.runs}
+    versus = versus_reference(entry, [run for e, _ in reference for run in e.runs], row_seeds, loaded)
+    seeds = [s for s, _ in versus.pairs]
+    deltas = [100 * r["delta"] for _, r in versus.pairs]
+    mean, std, n = mean_std(deltas)
+    delta = Metric(mean, std, n) if entry.group else Metric(mean)
+    ps = [r["p"] for _, r in versus.pairs]
+    shown = ", ".join(map(_p, ps)) if not versus.unpaired else ", ".join(f"s{s}: {_p(p)}" for s, p in zip(seeds, ps))
+    return {"delta": delta, "delong_p": Text(shown), "verdict": Text(verdict(versus)),
+            "vs_reference": Text(reference[0][1].label), "delta_auc_micro": delta,
+            "paired_seeds": _one_or_all(seeds) if seeds else Text(""),
+            "delong_p_values": Number(ps[0], 6) if len(ps) == 1 else Text(",".join(map(repr, ps))),
+            "pairs_lower": Number(sum(d < 0 for d in deltas)) if seeds else Number(None),
+            "pairs_significant": Number(sum(r["significant"] for _, r in versus.pairs)) if seeds else Number(None)}
 
 
 def _by_dataset(runs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
