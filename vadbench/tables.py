@@ -36,6 +36,14 @@ alone treats frames as independent; frames of one video are not, and on Ped2 it 
 where the video bootstrap's interval still spans 0. Groups of seeds are ranked by their mean and compared through their runs of the
 lowest seed both have (usually seed 0); groups with no seed in common are not marked. Every
 dataset's outcome (marked, or why not) is written below the table.
+
+**Against the reference row** (``--layout ablation``): where a method card marks one row of its
+grid as the reference (:class:`vadbench.card.AblationRow`'s ``reference``: the method unchanged),
+every other row of that grid is compared with it seed by seed, through
+:func:`vadbench.stats.compare_evaluated` (the checks and the rule of ``vadbench compare``): the
+mean Δ micro AUC over the paired seeds, DeLong's p of each pair and a verdict that counts the
+pairs that are lower and significant (:func:`reference_note` states the rule below the table).
+Each run's frames are read once per table; the bootstrap is seeded, so pages stay byte-identical.
 """
 
 from __future__ import annotations
@@ -541,7 +549,8 @@ def _p(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _versus_cells(entry: Entry, owner: str | None, row: AblationRow, placed: list[tuple[Entry, tuple[Any, Any]]],
+def _versus_cells(entry: Entry, owner: str | None, row: AblationRow,
+                  placed: list[tuple[Entry, tuple[str | None, AblationRow | None]]],
                   loaded: dict[str, Any]) -> dict[str, Cell]:
     """The comparison cells of one entry: ``reference`` on the reference row, its Δ, p values and verdict on
     the other rows of a grid that has one, nothing on the rows of a grid that has none."""
