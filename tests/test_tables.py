@@ -288,6 +288,25 @@ def test_the_format_follows_the_out_suffix_and_a_bad_one_is_one_line(tmp_path):
     assert done.returncode == 0 and done.stdout.startswith("dataset,kind,method")
 
 
+def test_a_note_file_goes_right_under_the_table_and_its_command_remakes_the_page(tmp_path):
+    runs = tmp_path / "runs"
+    seeds_of(runs, [0.80, 0.84])
+    note = tmp_path / "note.txt"
+    note.write_text("What it shows: two seeds\nof a toy.\n\nWhat it does not: anything real.\n")
+    out = tmp_path / "t.md"
+    done = vadbench("table", runs, "--note", note, "--out", out)
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert f"--note {note} --out {out}`" in page.splitlines()[0]
+    table_end = page.index("\n\n", page.index("| toy"))
+    assert page[table_end:].startswith("\n\nWhat it shows: two seeds of a toy.\n\nWhat it does not: anything real.\n\nAUC")
+    html_page = render([runs], fmt="html", note=note)
+    assert "<p>What it shows: two seeds of a toy.</p>" in html_page
+    assert_one_line_error(vadbench("table", runs, "--note", tmp_path / "absent.txt"), "--note")
+    (tmp_path / "empty.txt").write_text("\n \n")
+    assert_one_line_error(vadbench("table", runs, "--note", tmp_path / "empty.txt"), "is empty")
+
+
 # -- intervals -------------------------------------------------------------------------------------
 def _ci(lo: float, hi: float) -> dict:
     return {"auc_micro": [lo, hi], "auc_macro": [lo - 0.05, hi - 0.05], "eer": [1 - hi, 1 - lo], "level": 0.95,

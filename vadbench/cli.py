@@ -325,6 +325,8 @@ def table(
                             "for a seed group, the mean of the seeds' bounds."),
     mark_best: bool = typer.Option(False, "--mark-best", help="Bold a dataset's best micro AUC only where DeLong's "
                                    "test gives p < 0.05 against the runner-up (groups: their lowest common seed)."),
+    note: Optional[Path] = typer.Option(None, "--note", help="Text file whose paragraphs go right under the table "
+                                        "(what it shows and what it does not)."),
 ) -> None:
     """Make a results table from run files (and the method cards' published numbers)."""
     from vadbench.store import atomic_open
@@ -332,9 +334,9 @@ def table(
 
     flags = [f"--layout {layout}" if layout != "leaderboard" else "", f"--format {fmt}" if fmt else "",
              "--per-seed" if per_seed else "", "--ci" if ci else "", "--mark-best" if mark_best else "",
-             f"--out {out}" if out else ""]
+             f"--note {note}" if note else "", f"--out {out}" if out else ""]
     command = " ".join(["vadbench table", *map(str, paths), *filter(None, flags)])
-    text = render(paths, layout, out, command, fmt, per_seed=per_seed, ci=ci, mark_best=mark_best)
+    text = render(paths, layout, out, command, fmt, per_seed=per_seed, ci=ci, mark_best=mark_best, note=note)
     if out:
         with atomic_open(out) as f:
             f.write(text)

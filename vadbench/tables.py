@@ -308,6 +308,7 @@ class Options:
     mark_best: bool = False
     out: Path | None = None
     command: str = ""  # the header line of formats that allow a comment
+    note: tuple[str, ...] = ()  # paragraphs written right under the table (--note FILE): what it shows and not
 
 
 def _columns(base: list[Column], runs: list[dict[str, Any]]) -> list[Column]:
@@ -698,8 +699,21 @@ def _table(columns: list[Column], parts: list[tuple[Section, list[str]]], notes:
                      f"frames by DeLong's test (p < {SIGNIFICANCE}) and by a paired video-bootstrap interval of ΔAUC "
                      "that excludes 0 (groups of seeds: their runs of the lowest common seed).")
         extra += [n for _, marking in parts for n in marking]
-    return Table(columns, sections, notes + [""] * bool(extra) + _paragraphs(extra), opts.command,
+    own = _paragraphs(list(opts.note)) + [""] * bool(opts.note)
+    return Table(columns, sections, own + notes + [""] * bool(extra) + _paragraphs(extra), opts.command,
                  grouped=grouped, ci=opts.ci)
+
+
+def read_note(path: Path) -> tuple[str, ...]:
+    """The paragraphs of a ``--note`` file, each joined into one line, or an error naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--note {path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    paragraphs = tuple(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
+    if not paragraphs:
+        raise ConfigError(f"--note {path} is empty")
+    return paragraphs
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -747,8 +761,11 @@ def build(paths: list[Path], layout: str = "leaderboard", opts: Options | None =
 
 
 def render(paths: list[Path], layout: str = "leaderboard", out: Path | None = None, command: str = "",
-           fmt: str | None = None, *, per_seed: bool = False, ci: bool = False, mark_best: bool = False) -> str:
+           fmt: str | None = None, *, per_seed: bool = False, ci: bool = False, mark_best: bool = False,
+           note: Path | None = None) -> str:
     """The text of a table over the runs under ``paths``, in ``fmt`` (default: from ``out``'s suffix, else
-    Markdown), headed by ``command`` where the format allows a comment (CSV does not)."""
-    opts = Options(table_format(out, fmt), per_seed, ci, mark_best, out, command)
+    Markdown), headed by ``command`` where the format allows a comment (CSV does not). ``note``: a text
+    file whose paragraphs (blank-line separated) go right under the table, so that a page's reading of
+    its numbers is regenerated with it rather than typed into it."""
+    opts = Options(table_format(out, fmt), per_seed, ci, mark_best, out, command, read_note(note) if note else ())
     return RENDERERS[opts.fmt](build(paths, layout, opts))
