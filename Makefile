@@ -45,8 +45,9 @@ test: setup
 # Same run files, same bytes: the tables hold no timestamps and sort their rows.
 LEADERBOARD_PAGES = $(sort $(filter-out leaderboards/README.md,$(wildcard leaderboards/*.md leaderboards/*.tex leaderboards/*.html)))
 
-# Figures first (each run's micro ROC and two score timelines, from its frames.csv), so the tables link them.
-LEADERBOARD_RUNS = $(sort $(wildcard leaderboards/ped2/runs/*/))
+# Figures first (each Ped2 CPU-track run's micro ROC and two score timelines, from its frames.csv), so the
+# tables link them; a run directory is one with a metrics.json (a sweep root also holds logs/).
+LEADERBOARD_RUNS = $(sort $(dir $(wildcard leaderboards/ped2/cpu-track/*/metrics.json)))
 
 leaderboards: leaderboard-figures leaderboard-tables
 
