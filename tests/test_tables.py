@@ -494,7 +494,14 @@ def _regenerate(folder: Path) -> dict[str, bytes]:
     done = subprocess.run(["make", "-s", "-o", str(venv / "bin" / "vadbench"), "leaderboard-tables", f"VENV={venv}"],
                           cwd=folder, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    return {p.name: p.read_bytes() for p in sorted((folder / "leaderboards").glob("*.*"))}
+    return _pages(folder)
+
+
+def _pages(folder: Path) -> dict[str, bytes]:
+    """The bytes of the Makefile's pages (.md .tex .html) in ``folder``/leaderboards; the sweep specs
+    (.toml) beside them are not pages."""
+    return {p.name: p.read_bytes() for p in sorted((folder / "leaderboards").glob("*.*"))
+            if p.suffix in (".md", ".tex", ".html")}
 
 
 def test_make_leaderboards_regenerates_every_page_byte_for_byte(tmp_path):
@@ -509,8 +516,7 @@ def test_make_leaderboards_regenerates_every_page_byte_for_byte(tmp_path):
     subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy2(REPO / name, tmp_path / name)
-    committed = {p.name: p.read_bytes() for p in sorted((tmp_path / "leaderboards").glob("*.*"))
-                 if p.suffix in (".md", ".tex", ".html")}  # the Makefile's pages; sweep specs (.toml) sit beside them
+    committed = _pages(tmp_path)
     pages = [name for name in committed if name != "README.md"]
     assert len(pages) >= 2
     readme = committed["README.md"].decode()
