@@ -4,7 +4,9 @@
 
 A run that recorded ``train_cpu_seconds`` and ``score_cpu_seconds`` (process and DataLoader-worker CPU
 time) counts those. A run made before they were recorded counts its wall seconds times its torch
-threads (``env.json``): an upper bound, since a thread on a shared machine waits part of its wall time.
+threads (``env.json``): an upper bound for such runs, which compute in one process (the Trainer's
+default of no DataLoader workers) on at most that many threads, and wait part of their wall time on
+a shared machine.
 The cache builds are not counted (one per dataset and input size, shared by every run that uses it).
 """
 

@@ -292,7 +292,7 @@ def test_a_note_file_goes_right_under_the_table_and_its_command_remakes_the_page
     runs = tmp_path / "runs"
     seeds_of(runs, [0.80, 0.84])
     note = tmp_path / "note.txt"
-    note.write_text("What it shows: two seeds\nof a toy.\n\nWhat it does not: anything real.\n")
+    note.write_text("What it shows: two seeds\nof a toy.\n  \nWhat it does not: anything real.\n")  # a blank line of spaces
     out = tmp_path / "t.md"
     done = vadbench("table", runs, "--note", note, "--out", out)
     assert done.returncode == 0, done.stderr

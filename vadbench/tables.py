@@ -52,6 +52,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -710,7 +711,7 @@ def read_note(path: Path) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--note {path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
-    paragraphs = tuple(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
+    paragraphs = tuple(" ".join(p.split()) for p in re.split(r"\n[ \t]*\n", text) if p.strip())
     if not paragraphs:
         raise ConfigError(f"--note {path} is empty")
     return paragraphs
