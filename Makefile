@@ -11,6 +11,11 @@ BIN     = $(VENV)/bin
 # one resolve. --no-build-isolation: the three editable builds use that setuptools instead of each making
 # its own throw-away build environment; --no-compile: no byte-compiling of every installed module (torch's
 # thousands), Python compiles the ones imported on first use. Together about half the time (README).
+# Python must be allowed to keep what it compiled: where PYTHONDONTWRITEBYTECODE is set (as on some CI
+# machines), every vadbench process would compile torch, scikit-learn and pandas again from source, about
+# 6 s of each command's start and most of the test suite's time. The caches (__pycache__, git-ignored) stay in
+# this venv and checkout.
+unexport PYTHONDONTWRITEBYTECODE
 PIP_INSTALL = $(BIN)/pip install -q --disable-pip-version-check
 
 $(BIN)/vadbench: pyproject.toml $(wildcard plugins/*/pyproject.toml)
